@@ -1,0 +1,40 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test lint format messages bench clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+## Install, migrate, set up the support structure (and demo data on an empty database), start
+## web, worker, beat and mail; Ctrl-C stops everything.
+run: $(INSTALLED)
+	$(BIN)/python -m helpdesk.run
+
+## Install, lint, check migrations, run the tests (against DATABASE_URL/REDIS_URL when set).
+test: $(INSTALLED) lint
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Rebuild the translation catalogs (needs GNU gettext; the compiled .mo files are committed).
+messages: $(INSTALLED)
+	$(BIN)/python manage.py makemessages -l it --ignore=.venv --ignore=var
+	$(BIN)/python manage.py makemessages -d djangojs -l it --ignore=.venv --ignore=var --ignore=staticfiles
+	$(BIN)/python manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) var staticfiles

@@ -1,0 +1,19 @@
+"""Settings for the test suite: the product's settings with test-only defaults.
+
+Defaults go into the environment before the product's settings read it, so that an explicit
+`DATABASE_URL` / `REDIS_URL` (CI) still wins and a real worker started by a test inherits them.
+"""
+
+import os
+
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SECURE_COOKIES", "false")
+# Tests never share a queue or an embedded Redis with a `make run` on the same checkout.
+os.environ.setdefault("CELERY_QUEUE", "helpdesk-test")
+os.environ.setdefault("HELPDESK_EMBEDDED_REDIS", "redis-test")
+os.environ.setdefault("CACHE_KEY_PREFIX", "helpdesk-test")
+
+from helpdesk.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

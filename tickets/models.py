@@ -1,0 +1,297 @@
+"""The conversation: one ticket is one thread, whatever the channel it arrives by."""
+
+import zoneinfo
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from escalation.models import validate_timezone
+
+
+class CustomerProfile(models.Model):
+    """What we need to talk to a person in their language and time."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_profile"
+    )
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="en"
+    )
+    timezone = models.CharField(
+        _("time zone"), max_length=64, default="Europe/Rome", validators=[validate_timezone]
+    )
+    company = models.CharField(_("company"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("customer profile")
+        verbose_name_plural = _("customer profiles")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(language__in=[code for code, _name in settings.LANGUAGES]),
+                name="profile_language_known",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class Category(models.TextChoices):
+    BILLING = "billing", _("Billing and payments")
+    ACCESS = "access", _("Access to my account or panel")
+    ORDERS = "orders", _("Orders and new services")
+    VPS = "vps", _("VPS problem")
+    DEDICATED = "dedicated", _("Dedicated server problem")
+    NETWORK = "network", _("Network and connectivity")
+    CUSTOM_CONFIG = "custom_config", _("Custom or special configuration")
+    BILLING_CREDIT = "billing_credit", _("Credit request (e.g. for an outage)")
+    ACCOUNT_EXCEPTION = "account_exception", _("Account exception")
+    DATACENTER = "datacenter", _("On-site work in the data center")
+    OTHER = "other", _("Something else")
+
+
+class Status(models.TextChoices):
+    NEW = "new", _("New")
+    OPEN = "open", _("Open")
+    WAITING_ON_CUSTOMER = "waiting_on_customer", _("Waiting on you")
+    PENDING_APPROVAL = "pending_approval", _("Pending approval")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+
+
+class Channel(models.TextChoices):
+    WEB = "web", _("Web")
+    EMAIL = "email", _("Email")
+    CHAT = "chat", _("Chat")
+    API = "api", _("API")
+
+
+class Priority(models.TextChoices):
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
+
+
+# Statuses in which the ticket is still someone's work.
+ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.WAITING_ON_CUSTOMER, Status.PENDING_APPROVAL)
+
+
+class ReferenceCounter(models.Model):
+    """Per-year sequence for human references (HD-2026-000123), bumped by one UPDATE."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("reference counter")
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+
+class Ticket(models.Model):
+    reference = models.CharField(_("reference"), max_length=20, unique=True, editable=False)
+    subject = models.CharField(_("subject"), max_length=200)
+    category = models.CharField(_("category"), max_length=20, choices=Category.choices)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.NEW
+    )
+    priority = models.CharField(
+        _("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="tickets",
+        verbose_name=_("customer"),
+    )
+    team = models.ForeignKey(
+        "escalation.Team",
+        on_delete=models.PROTECT,
+        related_name="tickets",
+        verbose_name=_("team"),
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_tickets",
+        verbose_name=_("assignee"),
+    )
+    data_center = models.SlugField(
+        _("data-center site"), max_length=20, blank=True, help_text=_("e.g. ams, mia")
+    )
+    # Set by the agent for a non-standard request: it becomes the resolution target.
+    estimate_seconds = models.PositiveIntegerField(_("estimate (seconds)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"))
+    updated_at = models.DateTimeField(_("updated"))
+    last_activity_at = models.DateTimeField(_("last activity"))
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(category__in=Category.values), name="ticket_category_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=Status.values), name="ticket_status_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__in=Channel.values), name="ticket_channel_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__in=Priority.values), name="ticket_priority_known"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=[Status.RESOLVED, Status.CLOSED])
+                | Q(resolved_at__isnull=False),
+                name="ticket_resolved_has_resolved_at",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=Status.CLOSED) | Q(closed_at__isnull=False),
+                name="ticket_closed_has_closed_at",
+            ),
+            models.CheckConstraint(
+                condition=Q(estimate_seconds__isnull=True) | Q(estimate_seconds__gt=0),
+                name="ticket_estimate_positive",
+            ),
+        ]
+        indexes = [
+            # Agents' queues: a team's tickets by status, newest activity first.
+            models.Index(fields=["team", "status", "-last_activity_at"], name="ticket_queue_idx"),
+            models.Index(fields=["assignee", "status"], name="ticket_assignee_idx"),
+            # "My tickets" for a customer.
+            models.Index(fields=["customer", "-last_activity_at"], name="ticket_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.subject}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class Message(models.Model):
+    class Kind(models.TextChoices):
+        CUSTOMER = "customer", _("Customer")
+        AGENT = "agent", _("Agent")
+        SYSTEM = "system", _("System")
+        INTERNAL = "internal", _("Internal note")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ticket_messages",
+    )
+    body = models.TextField(_("body"))
+    # Sent by the client so that a resend (a reconnecting chat, a retried API call) is
+    # recognised and stored once.
+    client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (NULL = none, unique when set)
+    # RFC 5322 Message-ID of the email that carried it (in or out), to thread replies.
+    email_message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    created_at = models.DateTimeField(_("created"))
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="message_unique_client_id_per_ticket",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["customer", "agent", "system", "internal"]),
+                name="message_kind_known",
+            ),
+            # System messages speak for the service; every other kind has a person behind it,
+            # unless that person's account was deleted later (SET_NULL).
+            models.CheckConstraint(
+                condition=~Q(kind="system") | Q(author__isnull=True),
+                name="message_system_has_no_author",
+            ),
+        ]
+        indexes = [models.Index(fields=["ticket", "id"], name="message_thread_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}#{self.pk} {self.kind}"
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind != self.Kind.INTERNAL
+
+
+def attachment_path(instance: "Attachment", filename: str) -> str:
+    # The stored name is not the customer's: it cannot collide, traverse or be guessed.
+    return f"tickets/{instance.message.ticket_id}/{instance.token}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    token = models.CharField(max_length=32, unique=True, editable=False)
+    file = models.FileField(upload_to=attachment_path, max_length=255)
+    filename = models.CharField(_("file name"), max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class Event(models.Model):
+    """Append-only log of every state change of a ticket: who, what, when, before, after.
+
+    Rows are never updated (a database trigger refuses it); they go only with their ticket.
+    """
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    action = models.CharField(max_length=40)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [models.Index(fields=["ticket", "at"], name="event_ticket_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("events are append-only")
+        super().save(*args, **kwargs)

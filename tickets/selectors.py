@@ -1,0 +1,63 @@
+"""Reads shared by every interface. Who may see a ticket is decided here, once."""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+
+from escalation.models import TeamMembership
+from tickets.models import Ticket
+
+MANAGERS_GROUP = "managers"
+
+
+class Role:
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+def user_role(user: AbstractBaseUser | AnonymousUser) -> str | None:
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return Role.ADMIN
+    if not user.is_staff:
+        return Role.CUSTOMER
+    # `_helpdesk_role` caches the group lookup for the life of the request's user object.
+    role = getattr(user, "_helpdesk_role", None)
+    if role is None:
+        role = Role.MANAGER if user.groups.filter(name=MANAGERS_GROUP).exists() else Role.AGENT
+        user._helpdesk_role = role
+    return role
+
+
+def is_staff_role(role: str | None) -> bool:
+    return role in (Role.AGENT, Role.MANAGER, Role.ADMIN)
+
+
+def tickets_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Ticket]:
+    """Every ticket the user may see; the one rule behind pages, API, sockets and files."""
+    role = user_role(user)
+    tickets = Ticket.objects.all()
+    if role in (Role.ADMIN, Role.MANAGER):
+        return tickets
+    if role == Role.AGENT:
+        in_my_teams = TeamMembership.objects.filter(team_id=OuterRef("team_id"), user_id=user.pk)
+        return tickets.filter(Q(Exists(in_my_teams)) | Q(assignee_id=user.pk))
+    if role == Role.CUSTOMER:
+        return tickets.filter(customer_id=user.pk)
+    return tickets.none()
+
+
+def access_ticket(
+    user: AbstractBaseUser | AnonymousUser, ticket_id: int, *, lock: bool = False
+) -> Ticket:
+    """The ticket if `user` may see it, else 404: ids the caller may not see cannot be probed."""
+    tickets = tickets_visible_to(user).select_related("team", "customer", "assignee")
+    if lock:
+        tickets = tickets.select_for_update(of=("self",))
+    try:
+        return tickets.get(pk=ticket_id)
+    except (Ticket.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such ticket.") from exc
