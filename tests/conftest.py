@@ -12,3 +12,13 @@ def redis_server():
     if proc is not None:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def celery_test_queue(redis_server):
+    """Start every run with an empty task queue: tasks left by an earlier run name rows that
+    no longer exist."""
+    import redis
+
+    redis.Redis.from_url(redis_server).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    yield settings.CELERY_TASK_DEFAULT_QUEUE

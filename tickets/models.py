@@ -295,3 +295,80 @@ class Event(models.Model):
         if self.pk is not None and not self._state.adding:
             raise ValueError("events are append-only")
         super().save(*args, **kwargs)
+
+
+class Assignment(models.Model):
+    """Who worked a ticket: an agent keeps seeing a ticket once assigned to it."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="assignments")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ticket_assignments"
+    )
+    assigned_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("assignment")
+        verbose_name_plural = _("assignments")
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "ticket"], name="assignment_unique_agent")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} -> {self.agent_id}"
+
+
+class OutboundEmail(models.Model):
+    """The outbox: an email written in the same transaction as the change that causes it.
+
+    A task started on commit delivers it; the sweep retries what is still pending, so a crash
+    between COMMIT and enqueue loses nothing. A conditional UPDATE claims a row before sending,
+    so that two deliveries of the task never send it twice.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="outbound_emails"
+    )
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="outbound_emails"
+    )
+    purpose = models.CharField(max_length=40)
+    to = models.EmailField()
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    rfc_message_id = models.CharField("Message-ID", max_length=255, unique=True)
+    in_reply_to = models.CharField(max_length=255, blank=True)
+    references = models.TextField(blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("outbound email")
+        verbose_name_plural = _("outbound emails")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state="sent") | Q(sent_at__isnull=False), name="outbox_sent_has_time"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="outbox_due_idx",
+                condition=Q(state__in=["pending", "sending"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} to {self.to} ({self.state})"

@@ -5,7 +5,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from escalation.models import TeamMembership
-from tickets.models import Ticket
+from tickets.models import Assignment, Ticket
 
 MANAGERS_GROUP = "managers"
 
@@ -44,7 +44,10 @@ def tickets_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Ticke
         return tickets
     if role == Role.AGENT:
         in_my_teams = TeamMembership.objects.filter(team_id=OuterRef("team_id"), user_id=user.pk)
-        return tickets.filter(Q(Exists(in_my_teams)) | Q(assignee_id=user.pk))
+        worked_on = Assignment.objects.filter(ticket_id=OuterRef("pk"), agent_id=user.pk)
+        return tickets.filter(
+            Q(Exists(in_my_teams)) | Q(assignee_id=user.pk) | Q(Exists(worked_on))
+        )
     if role == Role.CUSTOMER:
         return tickets.filter(customer_id=user.pk)
     return tickets.none()

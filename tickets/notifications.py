@@ -1,0 +1,194 @@
+"""What leaves the transaction: emails through the outbox, live events through the channel
+layer. Both are queued by services and go out only after COMMIT."""
+
+import datetime
+import logging
+import uuid
+from email.utils import make_msgid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from tickets.models import Message, OutboundEmail, Ticket
+
+log = logging.getLogger(__name__)
+
+
+def language_of(user: AbstractBaseUser) -> str:
+    profile = getattr(user, "customer_profile", None)
+    return profile.language if profile is not None else settings.LANGUAGE_CODE
+
+
+def mail_domain() -> str:
+    return settings.SUPPORT_EMAIL.rpartition("@")[2] or "localhost"
+
+
+def thread_id(ticket: Ticket) -> str:
+    """The Message-ID every email of a ticket refers to, so that replies thread to it."""
+    return f"<{ticket.reference}@{mail_domain()}>"
+
+
+def enqueue_on_commit(task, *args) -> None:
+    """Enqueue after COMMIT; a broker outage is logged, never raised into the request: the
+    sweep delivers what is still pending."""
+
+    def send():
+        try:
+            task.apply_async(args=args, retry=False)
+        except Exception:  # any broker failure; the row stays pending for the sweep
+            log.warning("could not enqueue %s%r; the sweep will retry", task.name, args)
+
+    transaction.on_commit(send)
+
+
+SUBJECT_BY_PURPOSE = {
+    "acknowledgement": gettext_noop("We have received your request"),
+    "reply": gettext_noop("New reply to your request"),
+    "status": gettext_noop("Your request has a new status"),
+    "resolution": gettext_noop("Your request has been resolved"),
+    "escalation": gettext_noop("Your request has been passed to a specialist team"),
+}
+
+
+def email_queue(
+    *, ticket: Ticket, message: Message | None, purpose: str, now: datetime.datetime
+) -> OutboundEmail | None:
+    """Write an email to the customer into the outbox, in their language, threaded on the
+    ticket; a task delivers it after COMMIT."""
+    customer = ticket.customer
+    if not customer.email:
+        return None
+    language = language_of(customer)
+    with translation.override(language):
+        context = {
+            "ticket": ticket,
+            "message": message,
+            "purpose": purpose,
+            "ticket_url": f"{settings.SITE_URL}/tickets/{ticket.pk}/",
+            "customer_name": customer.get_full_name() or customer.get_username(),
+        }
+        subject = f"[{ticket.reference}] {ticket.subject}"
+        context["headline"] = _(SUBJECT_BY_PURPOSE[purpose])
+        body_text = render_to_string("tickets/email/notification.txt", context)
+        body_html = render_to_string("tickets/email/notification.html", context)
+    root = thread_id(ticket)
+    last_inbound = (
+        ticket.messages.exclude(email_message_id="")
+        .filter(kind=Message.Kind.CUSTOMER)
+        .order_by("-id")
+        .values_list("email_message_id", flat=True)
+        .first()
+    )
+    references = " ".join(r for r in (root, last_inbound) if r)
+    email = OutboundEmail.objects.create(
+        ticket=ticket,
+        message=message,
+        purpose=purpose,
+        to=customer.email,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        rfc_message_id=make_msgid(idstring=uuid.uuid4().hex[:12], domain=mail_domain()),
+        in_reply_to=last_inbound or root,
+        references=references,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    from tickets.tasks import email_deliver
+
+    enqueue_on_commit(email_deliver, email.pk)
+    return email
+
+
+def broadcast_on_commit(group: str, event: dict) -> None:
+    """Send `event` to a channel group once the transaction commits (Zulip's
+    send_event_on_commit). At most once: clients recover from the database with `after=`."""
+
+    def send():
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(group, event)
+        except Exception:  # the socket is only the fast path; the database has the message
+            log.warning("could not broadcast to %s", group)
+
+    transaction.on_commit(send)
+
+
+def conversation_group(ticket_id: int) -> str:
+    return f"conversation.{ticket_id}"
+
+
+def broadcast_message_on_commit(message: Message) -> None:
+    broadcast_on_commit(
+        conversation_group(message.ticket_id),
+        {"type": "conversation.message", "message_id": message.pk, "kind": message.kind},
+    )
+
+
+def email_deliver(*, outbound_id: int, now: datetime.datetime) -> bool:
+    """Send one outbox row, once. The claim is a conditional UPDATE (pending -> sending), so a
+    duplicate task finds nothing to do; a failure puts the row back for a later attempt."""
+    from django.core.mail import EmailMultiAlternatives
+
+    claimed = OutboundEmail.objects.filter(
+        pk=outbound_id, state=OutboundEmail.State.PENDING, next_attempt_at__lte=now
+    ).update(state=OutboundEmail.State.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return False
+    email = OutboundEmail.objects.get(pk=outbound_id)
+    headers = {"Message-ID": email.rfc_message_id}
+    if email.purpose in AUTOMATIC_PURPOSES:
+        # RFC 3834: automatic answers say so, so that auto-responders don't answer back.
+        headers["Auto-Submitted"] = "auto-replied"
+    if email.in_reply_to:
+        headers["In-Reply-To"] = email.in_reply_to
+    if email.references:
+        headers["References"] = email.references
+    mail = EmailMultiAlternatives(
+        subject=email.subject,
+        body=email.body_text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[email.to],
+        reply_to=[settings.SUPPORT_EMAIL],
+        headers=headers,
+    )
+    if email.body_html:
+        mail.attach_alternative(email.body_html, "text/html")
+    try:
+        mail.send()
+    except Exception as exc:  # SMTP and network errors alike: retry later, give up after a few
+        failed = email.attempts >= MAX_ATTEMPTS
+        OutboundEmail.objects.filter(pk=email.pk).update(
+            state=OutboundEmail.State.FAILED if failed else OutboundEmail.State.PENDING,
+            next_attempt_at=now
+            + datetime.timedelta(seconds=RETRY_BACKOFF_SECONDS * 2**email.attempts),
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+        log.warning(
+            "email %s to %s failed (attempt %s): %s", email.pk, email.to, email.attempts, exc
+        )
+        return False
+    OutboundEmail.objects.filter(pk=email.pk).update(state=OutboundEmail.State.SENT, sent_at=now)
+    return True
+
+
+MAX_ATTEMPTS = 6
+AUTOMATIC_PURPOSES = frozenset({"acknowledgement", "status", "escalation"})
+RETRY_BACKOFF_SECONDS = 30
+
+
+def broadcast_ticket_on_commit(ticket: Ticket) -> None:
+    """Status, team or assignee changed: sockets of the conversation refresh the ticket."""
+    broadcast_on_commit(
+        conversation_group(ticket.pk), {"type": "conversation.ticket", "ticket_id": ticket.pk}
+    )
