@@ -8,7 +8,6 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import translation
 from django.utils.translation import gettext as _
-from escalation.services import team_calendar
 
 from escalation.models import Team
 from sla import calendar, policy
