@@ -145,7 +145,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="helpdesk")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+# The SLA sweep: breaches known within seconds (peers sweep every 5 minutes or every hour).
+SLA_SWEEP_SECONDS = env.int("SLA_SWEEP_SECONDS", default=10)
+SLA_WARNING_MARGIN_SECONDS = env.int("SLA_WARNING_MARGIN_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE = {
+    "sla-sweep": {
+        "task": "sla.sweep",
+        "schedule": float(SLA_SWEEP_SECONDS),
+        # A sweep that waited longer than one interval is superseded by the next one.
+        "options": {"expires": float(SLA_SWEEP_SECONDS)},
+    }
+}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

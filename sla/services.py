@@ -264,3 +264,167 @@ def acknowledgements_missing(*, now: datetime.datetime, grace_seconds: int = 5):
         cancelled_at__isnull=True,
         started_at__lte=cutoff,
     ).values_list("ticket_id", flat=True)
+
+
+# --- The sweep: what the beat runs every few seconds ------------------------------------------
+
+SWEEP_BATCH = 500
+
+
+def breaches_record(*, now: datetime.datetime, limit: int = SWEEP_BATCH) -> list[int]:
+    """Mark every running clock past due as breached, once, and record a Breach.
+
+    Safe to run concurrently with itself: rows are taken with SKIP LOCKED and the UPDATE is
+    conditional, so two sweeps never record the same breach twice.
+    """
+    from sla.models import Breach
+
+    with transaction.atomic():
+        clocks = list(
+            clocks_open_due(now=now)
+            .select_for_update(skip_locked=True)
+            .order_by("due_at")
+            .only("id", "ticket_id", "team_id", "metric", "due_at")[:limit]
+        )
+        if not clocks:
+            return []
+        Clock.objects.filter(pk__in=[c.pk for c in clocks], breached_at__isnull=True).update(
+            breached_at=now
+        )
+        Breach.objects.bulk_create(
+            [
+                Breach(
+                    clock_id=c.pk,
+                    ticket_id=c.ticket_id,
+                    team_id=c.team_id,
+                    metric=c.metric,
+                    due_at=c.due_at,
+                    detected_at=now,
+                )
+                for c in clocks
+            ],
+            ignore_conflicts=True,
+        )
+        late_resolutions = [c.ticket_id for c in clocks if c.metric == Metric.RESOLUTION]
+        for ticket in Ticket.objects.filter(pk__in=late_resolutions).select_related(
+            "team", "customer__customer_profile"
+        ):
+            _delay_notice_post(ticket=ticket, now=now)
+    return [c.pk for c in clocks]
+
+
+def delay_notice_text(*, ticket: Ticket, language: str) -> str:
+    with translation.override(language):
+        return _(
+            "Your request %(reference)s is taking longer than we expected. Our %(team)s team "
+            "is still working on it and we will keep you updated. We are sorry for the wait."
+        ) % {"reference": ticket.reference, "team": ticket.team.name}
+
+
+def _delay_notice_post(*, ticket: Ticket, now: datetime.datetime) -> None:
+    """The guide: "Se qualcosa richiede più tempo del previsto, ve lo comunichiamo sempre"."""
+    from tickets import notifications
+
+    language = notifications.language_of(ticket.customer)
+    message = Message.objects.create(
+        ticket=ticket,
+        kind=Message.Kind.SYSTEM,
+        channel=ticket.channel,
+        author=None,
+        body=delay_notice_text(ticket=ticket, language=language),
+        created_at=now,
+    )
+    notifications.email_queue(ticket=ticket, message=message, purpose="status", now=now)
+    notifications.broadcast_message_on_commit(message)
+
+
+def _managers():
+    from django.contrib.auth import get_user_model
+
+    from tickets.selectors import MANAGERS_GROUP
+
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=MANAGERS_GROUP)
+        .exclude(email="")
+        .order_by("pk")
+    )
+
+
+def managers_notify(*, now: datetime.datetime, limit: int = SWEEP_BATCH) -> int:
+    """Tell managers of every breach, once ("se ci sfuggono, il nostro management lo sa").
+
+    One email per manager per sweep lists the new breaches; the claim on
+    `managers_notified_at` makes a racing sweep skip them.
+    """
+    from sla.models import Breach
+    from tickets import notifications
+
+    with transaction.atomic():
+        breaches = list(
+            Breach.objects.filter(managers_notified_at__isnull=True)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("ticket", "team")
+            .order_by("detected_at")[:limit]
+        )
+        if not breaches:
+            return 0
+        Breach.objects.filter(pk__in=[b.pk for b in breaches]).update(managers_notified_at=now)
+        for manager in _managers():
+            notifications.staff_email_queue(
+                to=manager.email,
+                template="sla/email/breaches",
+                context={"breaches": breaches, "manager": manager},
+                language=notifications.language_of(manager),
+                purpose="breach_alert",
+                now=now,
+            )
+    return len(breaches)
+
+
+def clocks_at_risk_warn(
+    *, now: datetime.datetime, margin_seconds: int, limit: int = SWEEP_BATCH
+) -> int:
+    """Warn the assignee (or, unassigned, the team) of a promise about to be missed, once."""
+    from tickets import notifications
+
+    horizon = now + datetime.timedelta(seconds=margin_seconds)
+    with transaction.atomic():
+        clocks = list(
+            Clock.objects.filter(
+                met_at__isnull=True,
+                breached_at__isnull=True,
+                cancelled_at__isnull=True,
+                paused_at__isnull=True,
+                warned_at__isnull=True,
+                due_at__gt=now,
+                due_at__lte=horizon,
+            )
+            .exclude(metric=Metric.ACKNOWLEDGEMENT)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("ticket__assignee", "ticket__team")
+            .order_by("due_at")[:limit]
+        )
+        if not clocks:
+            return 0
+        Clock.objects.filter(pk__in=[c.pk for c in clocks]).update(warned_at=now)
+        for clock in clocks:
+            ticket = clock.ticket
+            recipients = (
+                [ticket.assignee]
+                if ticket.assignee_id
+                else list(ticket.team.members.filter(is_active=True).exclude(email=""))
+            )
+            for agent in recipients:
+                if not agent.email:
+                    continue
+                notifications.staff_email_queue(
+                    to=agent.email,
+                    template="sla/email/at_risk",
+                    context={"clock": clock, "ticket": ticket, "agent": agent},
+                    language=notifications.language_of(agent),
+                    purpose="at_risk",
+                    now=now,
+                    ticket=ticket,
+                )
+    return len(clocks)

@@ -183,7 +183,9 @@ def email_deliver(*, outbound_id: int, now: datetime.datetime) -> bool:
 
 
 MAX_ATTEMPTS = 6
-AUTOMATIC_PURPOSES = frozenset({"acknowledgement", "status", "escalation"})
+AUTOMATIC_PURPOSES = frozenset(
+    {"acknowledgement", "status", "escalation", "breach_alert", "at_risk"}
+)
 RETRY_BACKOFF_SECONDS = 30
 
 
@@ -191,4 +193,52 @@ def broadcast_ticket_on_commit(ticket: Ticket) -> None:
     """Status, team or assignee changed: sockets of the conversation refresh the ticket."""
     broadcast_on_commit(
         conversation_group(ticket.pk), {"type": "conversation.ticket", "ticket_id": ticket.pk}
+    )
+
+
+def staff_email_queue(
+    *,
+    to: str,
+    template: str,
+    context: dict,
+    language: str,
+    purpose: str,
+    now: datetime.datetime,
+    ticket: Ticket | None = None,
+) -> OutboundEmail:
+    """An email to staff (breach alerts, warnings) through the same outbox as customers'."""
+    with translation.override(language):
+        context = {**context, "site_url": settings.SITE_URL}
+        subject = render_to_string(f"{template}_subject.txt", context).strip()
+        body_text = render_to_string(f"{template}.txt", context)
+    email = OutboundEmail.objects.create(
+        ticket=ticket,
+        purpose=purpose,
+        to=to,
+        subject=" ".join(subject.split())[:255],
+        body_text=body_text,
+        rfc_message_id=make_msgid(idstring=uuid.uuid4().hex[:12], domain=mail_domain()),
+        created_at=now,
+        next_attempt_at=now,
+    )
+    from tickets.tasks import email_deliver
+
+    enqueue_on_commit(email_deliver, email.pk)
+    return email
+
+
+# A row still "sending" this long after its claim belongs to a worker that died mid-send.
+STUCK_SENDING_SECONDS = 300
+
+
+def outbox_due(*, now: datetime.datetime, limit: int = 500) -> list[int]:
+    """Outbox rows to (re)deliver: pending and due, or abandoned mid-send by a dead worker."""
+    stuck = now - datetime.timedelta(seconds=STUCK_SENDING_SECONDS)
+    OutboundEmail.objects.filter(state=OutboundEmail.State.SENDING, claimed_at__lt=stuck).update(
+        state=OutboundEmail.State.PENDING
+    )
+    return list(
+        OutboundEmail.objects.filter(
+            state=OutboundEmail.State.PENDING, next_attempt_at__lte=now
+        ).values_list("pk", flat=True)[:limit]
     )
