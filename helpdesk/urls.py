@@ -7,5 +7,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("tickets.urls_accounts")),
     path("", include("tickets.urls")),
 ]

@@ -43,18 +43,18 @@ def _clock(minute: int) -> str:
 
 
 def hours_summary(ranges_by_weekday: dict[int, tuple[tuple[int, int], ...]], zone: str) -> str:
-    """ "Mon–Fri, 09:00–18:00 CET" from a team's hours; "24/7" when it never closes."""
+    """ "Mon-Fri, 09:00-18:00 CET" from a team's hours; "24/7" when it never closes."""
     if all(ranges_by_weekday.get(day) == FULL_DAY for day in range(7)):
         return "24/7"
     parts = []
-    # Consecutive weekdays with the same ranges read as one span: Mon–Fri.
+    # Consecutive weekdays with the same ranges read as one span: Mon-Fri.
     for ranges, days in groupby(range(7), key=lambda day: ranges_by_weekday.get(day, ())):
         days = list(days)
         if not ranges:
             continue
         first, last = capfirst(WEEKDAYS_ABBR[days[0]]), capfirst(WEEKDAYS_ABBR[days[-1]])
-        span = first if len(days) == 1 else f"{first}–{last}"
-        times = ", ".join(f"{_clock(start)}–{_clock(end)}" for start, end in ranges)
+        span = first if len(days) == 1 else f"{first}-{last}"
+        times = ", ".join(f"{_clock(start)}-{_clock(end)}" for start, end in ranges)
         parts.append(f"{span}, {times}")
     if not parts:
         return _("No regular hours")
