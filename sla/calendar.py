@@ -122,14 +122,16 @@ def _instant(zone: zoneinfo.ZoneInfo, day: dt.date, minute: int, *, last: bool) 
     if minute == MINUTES_PER_DAY:
         day, minute = day + DAY, 0
     wall = dt.datetime(day.year, day.month, day.day, minute // 60, minute % 60)
-    earlier = wall.replace(tzinfo=zone).astimezone(dt.UTC)
-    later = wall.replace(tzinfo=zone, fold=1).astimezone(dt.UTC)
-    if earlier == later:
-        return earlier
-    if earlier < later:
-        return later if last else earlier
+    # The zone's offsets for both readings of the wall time (PEP 495 fold); one call each is
+    # cheaper than two conversions, and this runs for every range of every day walked.
+    first = (wall - zone.utcoffset(wall)).replace(tzinfo=dt.UTC)
+    second = (wall - zone.utcoffset(wall.replace(fold=1))).replace(tzinfo=dt.UTC)
+    if first == second:
+        return first
+    if first < second:
+        return second if last else first
     # In a gap fold=0 reads the wall with the offset before the jump, which lands after it.
-    return _jump(zone, wall, later, earlier)
+    return _jump(zone, wall, second, first)
 
 
 def _jump(zone: zoneinfo.ZoneInfo, wall: dt.datetime, before: dt.datetime, after: dt.datetime):
