@@ -99,6 +99,15 @@ def test_signed_in_layout_offers_logout_by_post(customer_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/accounts/password_reset/", "/accounts/password_reset/done/", "/accounts/reset/done/"],
+)
+def test_signed_in_pages_render(customer_client, path):
+    assert customer_client.get(path).status_code == 200
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/accounts/login/", "/accounts/signup/"])
 def test_signed_in_user_is_sent_on_from_login_and_signup(customer_client, path):
     response = customer_client.get(path)
