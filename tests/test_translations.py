@@ -228,8 +228,8 @@ NOT_SOURCE = {"var", "staticfiles", "node_modules", "__pycache__", "locale"}
 @pytest.mark.parametrize("po", CATALOGS, ids=catalog_id)
 def test_every_string_of_the_source_is_in_the_catalog(po, tmp_path, monkeypatch):
     """makemessages, run on a copy of the source, finds no string the catalog lacks."""
-    if shutil.which("xgettext") is None or shutil.which("msgmerge") is None:
-        pytest.skip("GNU gettext (xgettext, msgmerge) is not installed")
+    if not all(shutil.which(tool) for tool in ("xgettext", "msguniq")):
+        pytest.skip("GNU gettext (xgettext, msguniq) is not installed")
     domain, language = po.stem, po.parent.parent.name
     base = Path(settings.BASE_DIR)
     copy = tmp_path / "source"
@@ -250,9 +250,6 @@ def test_every_string_of_the_source_is_in_the_catalog(po, tmp_path, monkeypatch)
 
     with override_settings(LOCALE_PATHS=[copy / "locale"]):
         call_command("makemessages", locale=[language], domain=domain, verbosity=0)
-
-    def keys(entries):
-        return {(entry.msgctxt, entry.msgid) for entry in active(entries)}
 
     extracted = {(e.msgctxt, e.msgid): e for e in active(read_po(copy / po.relative_to(base)))}
     known = {(entry.msgctxt, entry.msgid) for entry in active(read_po(po))}
