@@ -59,10 +59,17 @@ class Team(models.Model):
     )
 
     class Meta:
-        ordering = ["tier", "slug"]
+        # Management has no tier: last on every database (SQLite sorts NULL first, PostgreSQL last).
+        ordering = [F("tier").asc(nulls_last=True), "slug"]
         verbose_name = _("team")
         verbose_name_plural = _("teams")
         constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=["support", "billing", "datacenter", "sysadmin", "management"]
+                ),
+                name="team_kind_known",
+            ),
             models.CheckConstraint(
                 condition=Q(tier__isnull=True) | Q(tier__gte=1, tier__lte=3),
                 name="team_tier_1_to_3",

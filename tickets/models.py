@@ -224,6 +224,9 @@ class Message(models.Model):
                 condition=Q(kind__in=["customer", "agent", "system", "internal"]),
                 name="message_kind_known",
             ),
+            models.CheckConstraint(
+                condition=Q(channel__in=Channel.values), name="message_channel_known"
+            ),
             # System messages speak for the service; every other kind has a person behind it,
             # unless that person's account was deleted later (SET_NULL).
             models.CheckConstraint(
@@ -270,9 +273,11 @@ class Event(models.Model):
     """
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    # PROTECT, not SET_NULL: nulling the actor is an UPDATE, which the trigger refuses, and the
+    # log must keep who acted. Accounts with history are deactivated, not deleted.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",
