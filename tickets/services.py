@@ -220,6 +220,17 @@ def customer_upsert(
     return user
 
 
+def customer_register(
+    *, username: str, email: str, password: str, language: str = "en"
+) -> AbstractBaseUser:
+    """Sign-up: create, never update, so that two sign-ups racing for one username cannot
+    overwrite each other (the loser gets IntegrityError from the unique username)."""
+    with transaction.atomic():
+        user = User.objects.create_user(username=username, email=email, password=password)
+        CustomerProfile.objects.create(user=user, language=language)
+    return user
+
+
 def profile_set_language(*, user: AbstractBaseUser, language: str) -> None:
     CustomerProfile.objects.update_or_create(user=user, defaults={"language": language})
 
