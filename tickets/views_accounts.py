@@ -5,6 +5,7 @@ from itertools import groupby
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.dates import WEEKDAYS_ABBR
@@ -104,15 +105,20 @@ def signup(request: HttpRequest) -> HttpResponse:
         form = SignupForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            user = services.customer_upsert(
-                username=data["username"],
-                email=data["email"],
-                password=data["password1"],
-                language=data["language"],
-            )
-            login(request, user)
-            messages.success(request, _("Welcome! Your account is ready."))
-            return redirect(_next_url(request))
+            try:
+                user = services.customer_register(
+                    username=data["username"],
+                    email=data["email"],
+                    password=data["password1"],
+                    language=data["language"],
+                )
+            except IntegrityError:
+                # Another sign-up took the username between validation and saving.
+                form.add_error("username", SignupForm.error_messages["username_taken"])
+            else:
+                login(request, user)
+                messages.success(request, _("Welcome! Your account is ready."))
+                return redirect(_next_url(request))
     else:
         form = SignupForm(initial={"language": request.LANGUAGE_CODE})
     return render(
