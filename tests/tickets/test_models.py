@@ -17,7 +17,7 @@ from django.db.models import ProtectedError
 from django.http import Http404
 
 from tests.factories import first_line_team, make_agent, make_customer, make_team, make_ticket
-from tickets.models import Event, Message, ReferenceCounter, Status, Ticket
+from tickets.models import Assignment, Event, Message, ReferenceCounter, Status, Ticket
 from tickets.selectors import access_ticket, tickets_visible_to
 from tickets.services import event_record, message_post, reference_next
 
@@ -114,6 +114,44 @@ def test_message_post_with_a_repeated_client_id_returns_the_stored_message():
     assert again.pk == stored.pk
     assert again.body == "Hello?"
     assert ticket.messages.filter(client_id="c-7").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_client_id_resent_at_the_same_moment_is_stored_once():
+    ticket = make_ticket(now=NOW)
+    start = threading.Barrier(8)
+    results: list[tuple[int, bool]] = []
+    errors: list[BaseException] = []
+
+    def resend():
+        try:
+            start.wait(timeout=30)
+            message, created = message_post(
+                ticket=ticket,
+                author=ticket.customer,
+                kind=Message.Kind.CUSTOMER,
+                body="Are you there?",
+                channel="chat",
+                now=NOW,
+                client_id="c-42",
+            )
+            results.append((message.pk, created))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=resend) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+
+    assert errors == []
+    assert len({pk for pk, _ in results}) == 1
+    assert sorted(created for _, created in results) == [False] * 7 + [True]
+    assert ticket.messages.filter(client_id="c-42").count() == 1
 
 
 # --- References: HD-<year>-<6 digits>, never repeated ------------------------------------------
@@ -416,6 +454,18 @@ def test_an_agent_of_another_team_sees_only_what_is_assigned_to_them(two_custome
     with pytest.raises(Http404):
         access_ticket(agent, bobs.pk)
     assert visible(agent) == {alices.pk}
+
+
+def test_an_agent_who_once_worked_a_ticket_keeps_seeing_it(two_customers_tickets):
+    alices, _ = two_customers_tickets
+    billing = make_team(slug="billing", kind="billing", tier=2, hours=())
+    agent = make_agent(teams=(billing,))
+    Assignment.objects.create(ticket=alices, agent=agent, assigned_at=NOW)
+
+    assert alices.assignee is None
+    assert access_ticket(agent, alices.pk) == alices
+    with refused():
+        Assignment.objects.create(ticket=alices, agent=agent, assigned_at=NOW)
 
 
 @pytest.mark.parametrize("who", ["manager", "superuser"])
