@@ -1,0 +1,110 @@
+"""`seed_demo`: on an empty database, a first look at every team, channel and kind of request of
+the support guide; on a database with tickets, nothing."""
+
+import datetime
+import io
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import call_command
+
+from escalation.models import Team, TeamMembership
+from tests.factories import make_ticket
+from tickets.demo import CUSTOMERS, DEMO_LOGINS, STAFF, STORIES, demo_seed
+from tickets.models import Channel, Event, Message, Status, Ticket
+from tickets.selectors import Role, user_role
+
+User = get_user_model()
+NOW = datetime.datetime(2026, 11, 20, 10, 30, tzinfo=datetime.UTC)
+TEAMS = ("support", "billing", "datacenter-ams", "datacenter-mia", "sysadmin")
+
+pytestmark = pytest.mark.django_db
+
+
+def seed() -> str:
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def snapshot() -> dict:
+    return {
+        "users": list(User.objects.order_by("pk").values_list("pk", "username", "password")),
+        "tickets": list(Ticket.objects.order_by("pk").values_list("pk", "status", "updated_at")),
+        "messages": Message.objects.count(),
+        "events": Event.objects.count(),
+        "memberships": TeamMembership.objects.count(),
+        "teams": Team.objects.count(),
+    }
+
+
+def test_seed_demo_creates_people_in_every_role_and_team():
+    output = seed()
+
+    customers = User.objects.filter(username__in=[c.username for c in CUSTOMERS])
+    assert customers.count() == len(CUSTOMERS) >= 4
+    assert {user_role(c) for c in customers} == {Role.CUSTOMER}
+    assert {c.customer_profile.language for c in customers} == {"it", "en"}
+    assert all(c.customer_profile.company for c in customers)
+    for slug in TEAMS:
+        members = User.objects.filter(team_memberships__team__slug=slug)
+        assert members.exists(), slug
+        assert {user_role(m) for m in members} == {Role.AGENT}, slug
+    manager = User.objects.get(team_memberships__team__slug="management")
+    assert user_role(manager) == Role.MANAGER
+    assert User.objects.filter(is_superuser=True).count() == 1
+
+    for login in DEMO_LOGINS:
+        user = authenticate(username=login.username, password=login.password)
+        assert user is not None, login
+        assert user_role(user) == login.role
+        assert f"{login.username} / {login.password}" in output
+    assert len(STAFF) >= len(TEAMS) + 1
+
+
+def test_seed_demo_opens_tickets_in_every_channel_with_conversations():
+    demo_seed(now=NOW)
+
+    tickets = Ticket.objects.all()
+    assert tickets.count() == len(STORIES)
+    assert set(tickets.values_list("channel", flat=True)) == set(Channel.values)
+    assert {"billing", "vps", "custom_config", "billing_credit", "datacenter"} <= set(
+        tickets.values_list("category", flat=True)
+    )
+    assert tickets.get(data_center="ams").category == "datacenter"
+    # A closed story, conversations under way, and requests just in, still waiting for a person.
+    assert {Status.CLOSED, Status.OPEN, Status.NEW} <= set(tickets.values_list("status", flat=True))
+    for ticket in tickets:
+        kinds = set(ticket.messages.values_list("kind", flat=True))
+        assert Message.Kind.CUSTOMER in kinds, ticket
+        if ticket.status != Status.NEW:
+            assert {Message.Kind.AGENT, Message.Kind.SYSTEM} <= kinds, ticket
+    assert Message.objects.filter(kind=Message.Kind.INTERNAL).exists()
+    # Both languages are spoken, each to its customer.
+    assert tickets.filter(customer__customer_profile__language="it").exists()
+    assert tickets.filter(customer__customer_profile__language="en").exists()
+    # Everything happened before `now`, the newest a minute ago.
+    assert max(Message.objects.values_list("created_at", flat=True)) <= NOW
+    assert tickets.order_by("-created_at")[0].created_at == NOW - datetime.timedelta(minutes=1)
+
+
+def test_seed_demo_a_second_time_changes_nothing():
+    seed()
+    before = snapshot()
+
+    assert demo_seed(now=NOW + datetime.timedelta(hours=1)) is None
+    output = seed()
+
+    assert "already has tickets" in output
+    assert snapshot() == before
+
+
+def test_seed_demo_leaves_a_database_with_tickets_alone():
+    make_ticket()
+    before = snapshot()
+
+    output = seed()
+
+    assert "already has tickets" in output
+    assert snapshot() == before
+    assert not User.objects.filter(username__in=[login.username for login in DEMO_LOGINS]).exists()
