@@ -206,21 +206,38 @@ SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@introserv.com")
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: an unauthenticated call then answers 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["helpdesk.api_errors.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "helpdesk.api_errors.api_exception_handler",
+    # Counted in the Redis cache, so every web process shares them.
+    "DEFAULT_THROTTLE_RATES": {
+        "ticket_create": env.str("API_TICKET_CREATE_RATE", default="30/hour"),
+        "auth_token": env.str("API_TOKEN_RATE", default="10/minute"),
+    },
+    # Client address = REMOTE_ADDR unless told how many proxies add X-Forwarded-For; trusting
+    # the header blindly would let anyone pick a fresh address per request.
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Helpdesk API",
     "DESCRIPTION": "Tickets, messages, escalations and SLA clocks of the helpdesk.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI's JS/CSS come from drf-spectacular-sidecar through our static files, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Security -------------------------------------------------------------------------------

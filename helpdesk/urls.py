@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/", include("tickets.urls_api")),
     path("accounts/", include("tickets.urls_accounts")),
     path("", include("tickets.urls")),
 ]
