@@ -13,8 +13,8 @@ over is the instant of the jump. Ranges that touch or overlap, within a day or a
 midnight, make one open stretch and are never counted twice.
 
 Cost: the functions walk the calendar day by day (a few conversions per range and day), never
-minute by minute, and every walk is bounded: a calendar that is never open raises
-`AlwaysClosedError` instead of looping.
+minute by minute, and no walk runs on forever: past the last closed date every week has
+working time, and a calendar that is never open raises `AlwaysClosedError` instead.
 """
 
 import datetime as dt
