@@ -175,6 +175,9 @@ class Ticket(models.Model):
             models.Index(fields=["assignee", "status"], name="ticket_assignee_idx"),
             # "My tickets" for a customer.
             models.Index(fields=["customer", "-last_activity_at"], name="ticket_customer_idx"),
+            # Managers' and API lists across teams: newest first, or by status.
+            models.Index(fields=["-created_at"], name="ticket_recent_idx"),
+            models.Index(fields=["status", "-last_activity_at"], name="ticket_status_idx"),
         ]
 
     def __str__(self) -> str:
@@ -211,7 +214,8 @@ class Message(models.Model):
     created_at = models.DateTimeField(_("created"))
 
     class Meta:
-        ordering = ["created_at", "id"]
+        # By id, as the thread index and the chat replay (`after=<id>`) read it.
+        ordering = ["id"]
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         constraints = [
