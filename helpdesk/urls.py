@@ -9,5 +9,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include("tickets.urls_api")),
     path("accounts/", include("tickets.urls_accounts")),
+    path("tickets/", include(("tickets.urls_portal", "tickets"))),
     path("", include("tickets.urls")),
 ]

@@ -1,0 +1,289 @@
+"""The customer portal: my tickets, a new ticket, one ticket's thread, its files.
+
+Thin: forms parse, `tickets.selectors` decides who sees what, `tickets.services` writes, and
+every refusal of a service (tickets.errors) is shown on the page with its 4xx status.
+"""
+
+import datetime
+import uuid
+import zoneinfo
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from sla.models import Clock
+from sla.policy import Metric
+from sla.services import clock_due_next
+from tickets import lifecycle, services
+from tickets.errors import ServiceError
+from tickets.forms import SERVER_CATEGORIES, ReplyForm, TicketFilterForm, TicketOpenForm
+from tickets.models import Attachment, Channel, Message, Status, Ticket
+from tickets.selectors import access_ticket, is_staff_role, tickets_visible_to, user_role
+
+PAGE_SIZE = 20
+# The portal shows the conversation the customer takes part in; internal notes live in the
+# agents' queues.
+PORTAL_KINDS = (Message.Kind.CUSTOMER, Message.Kind.AGENT, Message.Kind.SYSTEM)
+# Types a browser may be told as stored; anything else (HTML, SVG, scripts...) downloads as
+# opaque bytes, so that an uploaded file can never run in our origin.
+SAFE_CONTENT_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+    }
+)
+# The promises in the customer's words, in the order they fall due.
+PROMISE_ORDER = (
+    Metric.ACKNOWLEDGEMENT,
+    Metric.FIRST_RESPONSE,
+    Metric.STATUS_UPDATE,
+    Metric.RESOLUTION,
+)
+PROMISE_LABELS = {
+    Metric.ACKNOWLEDGEMENT: gettext_lazy("Automatic reply"),
+    Metric.FIRST_RESPONSE: gettext_lazy("Reply from a person on our team"),
+    Metric.STATUS_UPDATE: gettext_lazy("Next status update"),
+    Metric.RESOLUTION: gettext_lazy("Resolution target"),
+}
+# The ticket just opened in this session: its page shows once what happens next.
+OPENED_SESSION_KEY = "portal_opened_ticket"
+
+
+def _viewer_zone(user) -> zoneinfo.ZoneInfo:
+    profile = getattr(user, "customer_profile", None)
+    return profile.zone if profile is not None else zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    """Render with every time in the viewer's own zone."""
+    zone = _viewer_zone(request.user)
+    with timezone.override(zone):
+        return render(request, template, {**context, "viewer_zone": zone.key}, status=status)
+
+
+def _promise(clock: Clock, now: datetime.datetime) -> dict:
+    if clock.met_at is not None:
+        state = "met"
+    elif clock.paused:
+        state = "paused"
+    elif clock.due_at <= now:
+        state = "late"
+    else:
+        state = "due"
+    return {"label": PROMISE_LABELS[Metric(clock.metric)], "clock": clock, "state": state}
+
+
+def _service_error(form, exc: ServiceError) -> int:
+    """Show a service's refusal on the form: a field's problem is a form error (200), a
+    refusal of the action keeps its 4xx status."""
+    if exc.field in form.fields:
+        form.add_error(exc.field, exc.detail)
+        return 200
+    form.add_error(None, exc.detail)
+    return exc.status
+
+
+@login_required
+def ticket_list(request: HttpRequest) -> HttpResponse:
+    filter_form = TicketFilterForm(request.GET)
+    status = filter_form.cleaned_data["status"] if filter_form.is_valid() else ""
+    tickets = tickets_visible_to(request.user)
+    if status == TicketFilterForm.OPEN:
+        tickets = tickets.exclude(status=Status.CLOSED)
+    elif status == TicketFilterForm.CLOSED:
+        tickets = tickets.filter(status=Status.CLOSED)
+    running = Clock.objects.filter(met_at__isnull=True, cancelled_at__isnull=True)
+    tickets = (
+        tickets.select_related("team")
+        .prefetch_related(Prefetch("clocks", queryset=running, to_attr="running_clocks"))
+        .order_by("-last_activity_at", "-pk")
+    )
+    page = Paginator(tickets, PAGE_SIZE).get_page(request.GET.get("page"))
+    now = timezone.now()
+    rows = []
+    for ticket in page:
+        clock = clock_due_next(ticket.running_clocks)
+        rows.append({"ticket": ticket, "next": _promise(clock, now) if clock else None})
+    return _render(
+        request,
+        "tickets/list.html",
+        {
+            "rows": rows,
+            "page": page,
+            "status_filter": status,
+            "filters": TicketFilterForm.base_fields["status"].choices,
+            "staff": is_staff_role(user_role(request.user)),
+        },
+    )
+
+
+@login_required
+def ticket_new(request: HttpRequest) -> HttpResponse:
+    if is_staff_role(user_role(request.user)):
+        # A ticket belongs to the customer who opens it; staff open one for a customer from
+        # the agents' queues.
+        return _render(request, "tickets/staff_only.html", {}, status=403)
+    status = 200
+    if request.method == "POST":
+        form = TicketOpenForm(request.POST, request.FILES)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                ticket = services.ticket_open(
+                    customer=request.user,
+                    subject=data["subject"],
+                    body=data["description"],
+                    category=data["category"],
+                    priority=data["priority"],
+                    data_center=data.get("data_center", ""),
+                    channel=Channel.WEB,
+                    attachments=data["attachments"],
+                    now=timezone.now(),
+                )
+            except ServiceError as exc:
+                status = _service_error(form, exc)
+            else:
+                request.session[OPENED_SESSION_KEY] = ticket.pk
+                return redirect("tickets:detail", ticket_id=ticket.pk)
+    else:
+        form = TicketOpenForm()
+    return _render(
+        request,
+        "tickets/new.html",
+        {
+            "form": form,
+            "files_lost": bool(request.FILES) and form.errors,
+            "server_categories": sorted(SERVER_CATEGORIES),
+        },
+        status=status,
+    )
+
+
+def _detail_page(
+    request: HttpRequest, ticket: Ticket, *, reply_form: ReplyForm | None = None, status: int = 200
+) -> HttpResponse:
+    thread = (
+        ticket.messages.filter(kind__in=PORTAL_KINDS)
+        .select_related("author")
+        .prefetch_related("attachments")
+    )
+    clocks = list(ticket.clocks.order_by("started_at", "pk"))
+    now = timezone.now()
+    # The latest clock of each metric: a reopened ticket's earlier, cancelled ones are history.
+    latest = {c.metric: c for c in clocks if c.cancelled_at is None}
+    promises = [_promise(latest[m], now) for m in PROMISE_ORDER if m in latest]
+    next_clock = clock_due_next(clocks)
+    can_reply = lifecycle.may_reply(ticket.status)
+    if reply_form is None and can_reply:
+        reply_form = ReplyForm(initial={"client_id": uuid.uuid4().hex})
+    opened = request.session.pop(OPENED_SESSION_KEY, None) == ticket.pk
+    return _render(
+        request,
+        "tickets/detail.html",
+        {
+            "ticket": ticket,
+            "thread": thread,
+            "promises": promises,
+            "next_promise": _promise(next_clock, now) if next_clock else None,
+            "reply_form": reply_form,
+            "can_reply": can_reply,
+            "can_confirm": ticket.status == Status.RESOLVED
+            and ticket.customer_id == request.user.pk,
+            "opened": opened,
+            "files_lost": bool(request.FILES) and reply_form is not None and reply_form.errors,
+        },
+        status=status,
+    )
+
+
+@login_required
+def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    ticket = access_ticket(request.user, ticket_id)
+    if request.method != "POST":
+        return _detail_page(request, ticket)
+    form = ReplyForm(request.POST, request.FILES)
+    status = 200
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            message, _created = services.ticket_reply(
+                ticket_id=ticket.pk,
+                author=request.user,
+                body=data["body"],
+                channel=Channel.WEB,
+                client_id=data["client_id"] or None,
+                attachments=data["attachments"],
+                now=timezone.now(),
+            )
+        except ServiceError as exc:
+            status = _service_error(form, exc)
+        else:
+            if ticket.status == Status.RESOLVED:
+                messages.success(request, _("Thank you. Your reply has reopened the ticket."))
+            else:
+                messages.success(request, _("Your reply has been sent."))
+            url = reverse("tickets:detail", kwargs={"ticket_id": ticket.pk})
+            return redirect(f"{url}#message-{message.pk}")
+    return _detail_page(request, ticket, reply_form=form, status=status)
+
+
+@login_required
+@require_POST
+def ticket_confirm(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    ticket = access_ticket(request.user, ticket_id)
+    try:
+        services.ticket_confirm(ticket_id=ticket.pk, customer=request.user, now=timezone.now())
+    except ServiceError as exc:
+        messages.error(request, exc.detail)
+        return _detail_page(request, ticket, status=exc.status)
+    messages.success(
+        request,
+        _("Thank you for confirming. The ticket is closed and keeps all its details."),
+    )
+    return redirect("tickets:detail", ticket_id=ticket.pk)
+
+
+@login_required
+def attachment_download(request: HttpRequest, ticket_id: int, attachment_id: int) -> FileResponse:
+    ticket = access_ticket(request.user, ticket_id)
+    attachment = (
+        Attachment.objects.select_related("message")
+        .filter(pk=attachment_id, message__ticket=ticket)
+        .first()
+    )
+    if attachment is None:
+        raise Http404("No such attachment.")
+    if not attachment.message.is_public and not is_staff_role(user_role(request.user)):
+        raise Http404("No such attachment.")
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("No such attachment.") from exc
+    content_type = (
+        attachment.content_type
+        if attachment.content_type in SAFE_CONTENT_TYPES
+        else "application/octet-stream"
+    )
+    response = FileResponse(
+        handle, as_attachment=True, filename=attachment.filename, content_type=content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    # Should a browser still render it, the document may load nothing and run nothing.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
