@@ -62,7 +62,9 @@ def email_queue(
     *, ticket: Ticket, message: Message | None, purpose: str, now: datetime.datetime
 ) -> OutboundEmail | None:
     """Write an email to the customer into the outbox, in their language, threaded on the
-    ticket; a task delivers it after COMMIT."""
+    ticket; a task delivers it after COMMIT. Internal notes are never emailed."""
+    if message is not None and not message.is_public:
+        raise ValueError("an internal note cannot be emailed to the customer")
     customer = ticket.customer
     if not customer.email:
         return None
@@ -75,7 +77,8 @@ def email_queue(
             "ticket_url": f"{settings.SITE_URL}/tickets/{ticket.pk}/",
             "customer_name": customer.get_full_name() or customer.get_username(),
         }
-        subject = f"[{ticket.reference}] {ticket.subject}"
+        # One line: a line break in a header would make the send fail (BadHeaderError).
+        subject = " ".join(f"[{ticket.reference}] {ticket.subject}".split())
         context["headline"] = _(SUBJECT_BY_PURPOSE[purpose])
         body_text = render_to_string("tickets/email/notification.txt", context)
         body_html = render_to_string("tickets/email/notification.html", context)
@@ -138,7 +141,7 @@ def broadcast_message_on_commit(message: Message) -> None:
 def email_deliver(*, outbound_id: int, now: datetime.datetime) -> bool:
     """Send one outbox row, once. The claim is a conditional UPDATE (pending -> sending), so a
     duplicate task finds nothing to do; a failure puts the row back for a later attempt."""
-    from django.core.mail import EmailMultiAlternatives
+    from django.core.mail import EmailMultiAlternatives, get_connection
 
     claimed = OutboundEmail.objects.filter(
         pk=outbound_id, state=OutboundEmail.State.PENDING, next_attempt_at__lte=now
@@ -146,25 +149,33 @@ def email_deliver(*, outbound_id: int, now: datetime.datetime) -> bool:
     if not claimed:
         return False
     email = OutboundEmail.objects.get(pk=outbound_id)
-    headers = {"Message-ID": email.rfc_message_id}
+    headers = {
+        "Message-ID": email.rfc_message_id,
+        # Asks Exchange not to send out-of-office answers back; we would ignore them anyway.
+        "X-Auto-Response-Suppress": "OOF, AutoReply",
+    }
     if email.purpose in AUTOMATIC_PURPOSES:
-        # RFC 3834: automatic answers say so, so that auto-responders don't answer back.
-        headers["Auto-Submitted"] = "auto-replied"
+        # RFC 3834: automatic mail says so, so that auto-responders don't answer back.
+        headers["Auto-Submitted"] = AUTOMATIC_PURPOSES[email.purpose]
     if email.in_reply_to:
         headers["In-Reply-To"] = email.in_reply_to
     if email.references:
         headers["References"] = email.references
-    mail = EmailMultiAlternatives(
-        subject=email.subject,
-        body=email.body_text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[email.to],
-        reply_to=[settings.SUPPORT_EMAIL],
-        headers=headers,
-    )
-    if email.body_html:
-        mail.attach_alternative(email.body_html, "text/html")
     try:
+        # A bounded wait: an SMTP server that never answers must not hold the worker until
+        # the hard time limit kills it with the row still claimed.
+        connection = get_connection(timeout=settings.EMAIL_TIMEOUT or SMTP_TIMEOUT_SECONDS)
+        mail = EmailMultiAlternatives(
+            subject=email.subject,
+            body=email.body_text,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[email.to],
+            reply_to=[settings.SUPPORT_EMAIL],
+            headers=headers,
+            connection=connection,
+        )
+        if email.body_html:
+            mail.attach_alternative(email.body_html, "text/html")
         mail.send()
     except Exception as exc:  # SMTP and network errors alike: retry later, give up after a few
         failed = email.attempts >= MAX_ATTEMPTS
@@ -183,10 +194,16 @@ def email_deliver(*, outbound_id: int, now: datetime.datetime) -> bool:
 
 
 MAX_ATTEMPTS = 6
-AUTOMATIC_PURPOSES = frozenset(
-    {"acknowledgement", "status", "escalation", "breach_alert", "at_risk"}
-)
+# RFC 3834: the acknowledgement answers the customer's message; the others are generated.
+AUTOMATIC_PURPOSES = {
+    "acknowledgement": "auto-replied",
+    "status": "auto-generated",
+    "escalation": "auto-generated",
+    "breach_alert": "auto-generated",
+    "at_risk": "auto-generated",
+}
 RETRY_BACKOFF_SECONDS = 30
+SMTP_TIMEOUT_SECONDS = 30
 
 
 def broadcast_ticket_on_commit(ticket: Ticket) -> None:
