@@ -140,32 +140,36 @@ def redis_stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def prepare(*, seed: bool) -> None:
+def prepare(*, seed: bool) -> tuple:
+    """Migrate, collect static files, set up the support structure, seed the demo on an empty
+    database; returns the demo logins that exist."""
     import django
     from django.core.management import call_command
     from django.db import connections
 
     django.setup()
+    from tickets.demo import demo_logins_present
+
     call_command("migrate", interactive=False, verbosity=1)
     call_command("collectstatic", interactive=False, verbosity=0)
     call_command("setup_support")
     if seed:
         call_command("seed_demo")
+    logins = demo_logins_present()
     # The supervised processes are forked from here: they must not share a connection.
     connections.close_all()
+    return logins
 
 
-def banner(host: str, port: int, *, seed: bool) -> str:
+def banner(host: str, port: int, *, logins) -> str:
     url = f"http://{browser_host(host)}:{port}/"
     lines = [
         f"The helpdesk is up at {url}",
         f"Agents' queues and configuration: {url}admin/",
     ]
-    if seed:
-        from tickets.demo import DEMO_LOGINS
-
-        lines.append("Demo logins (seeded on an empty database):")
-        lines += [f"  {login.role:<9} {login.username} / {login.password}" for login in DEMO_LOGINS]
+    if logins:
+        lines.append("Demo logins:")
+        lines += [f"  {login.role:<9} {login.username} / {login.password}" for login in logins]
     lines.append("Ctrl-C stops everything.")
     return "\n".join(lines) + "\n"
 
@@ -175,9 +179,9 @@ class Supervisor:
     the URLs once web answers /healthz, one stops everything if the embedded Redis dies."""
 
     def __init__(
-        self, *, host: str, port: int, seed: bool, redis: subprocess.Popen | None, redis_log: Path
+        self, *, host: str, port: int, logins, redis: subprocess.Popen | None, redis_log: Path
     ):
-        self.host, self.port, self.seed = host, port, seed
+        self.host, self.port, self.logins = host, port, logins
         self.redis, self.redis_log = redis, redis_log
         self.manager = Manager()
         self.stopped = threading.Event()
@@ -201,7 +205,7 @@ class Supervisor:
         deadline = time.monotonic() + READY_DEADLINE_SECONDS
         while not self.stopped.is_set():
             if healthz_ok(self.host, self.port):
-                self.say(banner(self.host, self.port, seed=self.seed))
+                self.say(banner(self.host, self.port, logins=self.logins))
                 return
             if time.monotonic() > deadline:
                 self.say(f"web did not answer /healthz in {READY_DEADLINE_SECONDS} s; see above\n")
@@ -255,8 +259,10 @@ def run_all() -> int:
     redis_log = Path(settings.VAR_DIR) / "redis.log"
     redis = redis_start(settings.REDIS_URL, log=redis_log) if settings.REDIS_IS_EMBEDDED else None
     try:
-        prepare(seed=seed)
-        supervisor = Supervisor(host=host, port=port, seed=seed, redis=redis, redis_log=redis_log)
+        logins = prepare(seed=seed)
+        supervisor = Supervisor(
+            host=host, port=port, logins=logins, redis=redis, redis_log=redis_log
+        )
         return supervisor.run()
     except KeyboardInterrupt:
         return 130
@@ -290,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             run_one(args.process)
         return run_all()
     except RunError as exc:
-        print(f"make run: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
         return 1
 
 

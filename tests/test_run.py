@@ -283,3 +283,24 @@ def test_make_run_refuses_a_port_in_use(tmp_path):
     assert "PORT=" in result.stderr
     # Nothing was started or written before the refusal.
     assert not (tmp_path / "var").exists()
+
+
+def test_one_process_of_the_procfile_and_the_health_check(tmp_path):
+    """The containers' entry points: an unknown process is refused, the probe fails on a port
+    where nothing answers."""
+    env = run_env(tmp_path / "var", free_port())
+    unknown = subprocess.run(
+        [sys.executable, "-m", "helpdesk.run", "nosuch"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 1
+    assert "no process 'nosuch' in the Procfile; known: web, worker, beat" in unknown.stderr
+
+    probe = subprocess.run(
+        [sys.executable, "-m", "helpdesk.run", "--healthcheck"], cwd=ROOT, env=env, timeout=60
+    )
+    assert probe.returncode == 1

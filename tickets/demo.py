@@ -54,6 +54,16 @@ DEMO_LOGINS = (
 )
 
 
+def demo_logins_present() -> tuple[DemoLogin, ...]:
+    """The demo logins whose accounts exist (a database seeded by `demo_seed`)."""
+    present = set(
+        User.objects.filter(username__in=[login.username for login in DEMO_LOGINS]).values_list(
+            "username", flat=True
+        )
+    )
+    return tuple(login for login in DEMO_LOGINS if login.username in present)
+
+
 @dataclass(frozen=True)
 class Customer:
     username: str
