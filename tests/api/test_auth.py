@@ -1,0 +1,147 @@
+"""Getting in: tokens, browser sessions with CSRF, and the rate limits on both doors."""
+
+import pytest
+from django.conf import settings as django_settings
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.factories import PASSWORD
+from tickets.models import Ticket
+
+TOKEN_URL = "/api/v1/auth/token/"
+NEW = {"subject": "VPS unreachable", "body": "No ping.", "category": "vps"}
+
+
+def test_a_token_for_the_right_credentials(api, customer_a):
+    response = api().post(TOKEN_URL, {"username": "alice", "password": PASSWORD}, format="json")
+
+    assert response.status_code == 200
+    assert response.json() == {"token": Token.objects.get(user=customer_a).key}
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    assert client.get("/api/v1/tickets/").status_code == 200
+
+
+def test_asking_again_returns_the_same_token(api, customer_a):
+    first = api().post(TOKEN_URL, {"username": "alice", "password": PASSWORD}, format="json")
+    second = api().post(TOKEN_URL, {"username": "alice", "password": PASSWORD}, format="json")
+    assert first.json() == second.json()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"username": "alice", "password": "wrong"},
+        {"username": "nobody", "password": PASSWORD},
+        {"username": "alice"},
+        {},
+        {"username": ["alice"], "password": PASSWORD},
+    ],
+)
+def test_wrong_credentials_are_400_and_issue_nothing(api, customer_a, payload):
+    response = api().post(TOKEN_URL, payload, format="json")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) <= {"detail", "code", "errors"} and body["detail"]
+    assert not Token.objects.exists()
+
+
+def test_an_inactive_account_gets_no_token(api, customer_a):
+    customer_a.is_active = False
+    customer_a.save()
+    response = api().post(TOKEN_URL, {"username": "alice", "password": PASSWORD}, format="json")
+    assert response.status_code == 400
+
+
+def test_malformed_json_on_the_token_endpoint(api, db):
+    response = api().post(TOKEN_URL, '{"username": ', content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+
+
+@pytest.fixture
+def browser(customer_a):
+    """A signed-in browser: session cookie, CSRF enforced as in production."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(customer_a)
+    return client
+
+
+def test_a_session_reads_without_csrf(browser, ticket_a):
+    response = browser.get("/api/v1/tickets/")
+    assert response.status_code == 200
+    assert response.json()["count"] == 1
+
+
+def test_a_session_write_without_csrf_is_refused(browser, rows):
+    before = rows()
+    response = browser.post("/api/v1/tickets/", NEW, format="json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+    assert "CSRF" in response.json()["detail"]
+    assert rows() == before
+
+
+def test_a_session_write_with_the_csrf_token_is_accepted(browser):
+    secret = "a" * 32  # what Django keeps in the cookie and the page echoes in the header
+    browser.cookies[django_settings.CSRF_COOKIE_NAME] = secret
+    response = browser.post("/api/v1/tickets/", NEW, format="json", HTTP_X_CSRFTOKEN=secret)
+    assert response.status_code == 201
+    assert Ticket.objects.get().channel == "api"
+
+
+@pytest.fixture
+def low_rates(settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"ticket_create": "2/hour", "auth_token": "3/minute"},
+    }
+
+
+def test_ticket_creation_is_rate_limited_per_user(api, customer_a, customer_b, low_rates, rows):
+    client = api(customer_a)
+    assert [client.post("/api/v1/tickets/", NEW, format="json").status_code for _ in range(2)] == [
+        201,
+        201,
+    ]
+    before = rows()
+
+    response = client.post("/api/v1/tickets/", NEW, format="json")
+
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled"
+    assert 0 < int(response["Retry-After"]) <= 3600
+    assert rows() == before
+    # Per user: someone else still may, and reading is not limited.
+    assert api(customer_b).post("/api/v1/tickets/", NEW, format="json").status_code == 201
+    assert client.get("/api/v1/tickets/").status_code == 200
+
+
+def test_token_requests_are_rate_limited_per_address(api, customer_a, low_rates):
+    wrong = {"username": "alice", "password": "guess"}
+    assert [api().post(TOKEN_URL, wrong, format="json").status_code for _ in range(3)] == [400] * 3
+
+    right = api().post(TOKEN_URL, {"username": "alice", "password": PASSWORD}, format="json")
+
+    assert right.status_code == 429
+    assert 0 < int(right["Retry-After"]) <= 60
+    assert not Token.objects.exists()
+    other_address = api().post(
+        TOKEN_URL,
+        {"username": "alice", "password": PASSWORD},
+        format="json",
+        REMOTE_ADDR="192.0.2.7",
+    )
+    assert other_address.status_code == 200
+
+
+def test_a_forged_forwarded_for_does_not_reset_the_limit(api, customer_a, low_rates):
+    wrong = {"username": "alice", "password": "guess"}
+    codes = [
+        api()
+        .post(TOKEN_URL, wrong, format="json", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+        .status_code
+        for n in range(4)
+    ]
+    assert codes == [400, 400, 400, 429]
