@@ -128,7 +128,7 @@ class TicketOpenForm(AttachmentsMixin, forms.Form):
         widget=forms.RadioSelect,
     )
     data_center = forms.ChoiceField(
-        label=_("Data center"),
+        label=_("Where is the server?"),
         required=False,
         help_text=_(
             "For a problem with a server: the site where it is. Leave it empty if you do not know."

@@ -191,7 +191,9 @@ def _detail_page(
     can_reply = lifecycle.may_reply(ticket.status)
     if reply_form is None and can_reply:
         reply_form = ReplyForm(initial={"client_id": uuid.uuid4().hex})
-    opened = request.session.pop(OPENED_SESSION_KEY, None) == ticket.pk
+    opened = request.session.get(OPENED_SESSION_KEY) == ticket.pk
+    if opened:
+        del request.session[OPENED_SESSION_KEY]
     return _render(
         request,
         "tickets/detail.html",

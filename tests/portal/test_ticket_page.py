@@ -244,3 +244,17 @@ def test_an_agent_replies_publicly_from_the_page(client, ticket, agent):
     client.post(detail_url(ticket), {"body": "On it."})
 
     assert ticket.messages.latest("pk").kind == Message.Kind.AGENT
+
+
+@pytest.mark.parametrize("replies", [2, 20])
+def test_the_page_costs_the_same_queries_for_a_short_or_long_thread(
+    client_a, ticket, agent, django_assert_num_queries, replies
+):
+    for n in range(replies):
+        reply(ticket, agent, f"Step {n}", attachments=[upload(f"step{n}.txt", b"ok")])
+    # session, user, profile, the ticket (with team, customer, assignee), its clocks, the
+    # thread with authors, the thread's attachments.
+    with django_assert_num_queries(7):
+        response = client_a.get(detail_url(ticket))
+
+    assert response.content.decode().count('class="post post-agent"') == replies
