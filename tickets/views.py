@@ -26,7 +26,7 @@ from sla.policy import Metric
 from sla.services import clock_due_next
 from tickets import lifecycle, services
 from tickets.errors import ServiceError
-from tickets.forms import SERVER_CATEGORIES, ReplyForm, TicketFilterForm, TicketOpenForm
+from tickets.forms import ReplyForm, TicketFilterForm, TicketOpenForm
 from tickets.models import Attachment, Channel, Message, Status, Ticket
 from tickets.selectors import access_ticket, is_staff_role, tickets_visible_to, user_role
 
@@ -168,7 +168,6 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "files_lost": bool(request.FILES) and form.errors,
-            "server_categories": sorted(SERVER_CATEGORIES),
         },
         status=status,
     )

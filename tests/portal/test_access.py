@@ -112,6 +112,18 @@ def test_unknown_ids_answer_404(client_a, ticket_a):
     assert client_a.get(f"/tickets/999999/attachments/{attachment_id}/").status_code == 404
 
 
+@pytest.mark.parametrize("huge", ["9" * 19, "9" * 30])
+def test_ids_beyond_any_row_answer_404_not_an_overflow(client_a, ticket_a, huge):
+    attachment_id = ticket_a.messages.get().attachments.get().pk
+
+    assert client_a.get(f"/tickets/{huge}/").status_code == 404
+    assert client_a.post(f"/tickets/{huge}/", {"body": "x"}).status_code == 404
+    assert client_a.post(f"/tickets/{huge}/confirm/").status_code == 404
+    assert client_a.get(f"/tickets/{huge}/attachments/{attachment_id}/").status_code == 404
+    assert client_a.get(f"/tickets/{ticket_a.pk}/attachments/{huge}/").status_code == 404
+    assert client_a.get("/tickets/", {"page": huge}).status_code == 200
+
+
 def test_an_attachment_is_reached_only_through_its_own_ticket(client_a, customer_a, ticket_a):
     other = factories.make_ticket(customer=customer_a)
     attachment_id = ticket_a.messages.get().attachments.get().pk
