@@ -2,7 +2,8 @@
 
 DRF's own handler answers APIExceptions only; this one also maps the use cases' ServiceError,
 Django's Http404 and the request-size errors that Django raises while reading a body, so that
-bad input never turns into a 500 or an HTML page.
+bad input never turns into a 500 or an HTML page. Generic messages are DRF's own, which
+come translated with DRF.
 """
 
 from django.conf import settings
@@ -32,20 +33,23 @@ class TooManyParts(exceptions.APIException):
     default_code = "too_many_parts"
 
 
+def refuse_larger_than(request, limit: int | None) -> None:
+    """RequestTooLarge when the body the client announces is over `limit` bytes (None: no
+    limit), before a byte of it is read."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if limit is not None and length > limit:
+        raise RequestTooLarge()
+
+
 class BoundedJSONParser(parsers.JSONParser):
     """JSON with Django's body limit: DRF reads the raw stream, which skips the check that
     `request.body` makes against DATA_UPLOAD_MAX_MEMORY_SIZE."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        request = (parser_context or {}).get("request")
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if request is not None and limit is not None:
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > limit:
-                raise RequestTooLarge()
+        refuse_larger_than(parser_context["request"], settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         return super().parse(stream, media_type, parser_context)
 
 
@@ -87,7 +91,7 @@ def _validation_body(exc: exceptions.ValidationError) -> dict:
     if detail.get(non_field_key):
         first = _first(detail[non_field_key])
         return error_body(first, getattr(first, "code", None) or "invalid", errors)
-    return error_body(_("Invalid input."), "invalid", errors)
+    return error_body(exceptions.ValidationError.default_detail, "invalid", errors)
 
 
 def api_exception_handler(exc, context):
@@ -127,12 +131,14 @@ def _is_api(request) -> bool:
 def page_not_found(request, exception):
     """handler404: JSON under /api/, Django's page elsewhere."""
     if _is_api(request):
-        return JsonResponse(error_body(_("Not found."), "not_found"), status=404)
+        return JsonResponse(error_body(exceptions.NotFound.default_detail, "not_found"), status=404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request):
     """handler500: JSON under /api/, Django's page elsewhere."""
     if _is_api(request):
-        return JsonResponse(error_body(_("A server error occurred."), "server_error"), status=500)
+        return JsonResponse(
+            error_body(exceptions.APIException.default_detail, "server_error"), status=500
+        )
     return defaults.server_error(request)

@@ -8,7 +8,7 @@ only render. Who may see a ticket is asked of `tickets.selectors`; every write i
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -18,6 +18,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
@@ -31,7 +32,7 @@ from rest_framework.views import APIView
 from escalation.models import Team
 from escalation.selectors import teams_with_calendars
 from escalation.services import team_calendar
-from helpdesk.api_errors import BoundedJSONParser, RequestTooLarge
+from helpdesk.api_errors import BoundedJSONParser, refuse_larger_than
 from sla import calendar
 from sla.models import Clock
 from sla.policy import Metric
@@ -50,6 +51,8 @@ from tickets.views import SAFE_CONTENT_TYPES
 
 User = get_user_model()
 
+# The largest id a 64-bit key holds: a larger number names nobody, and SQLite cannot even bind it.
+ID_MAX = 2**63 - 1
 # A message is a conversation turn, not a file: pasted logs fit, bulk uploads go as attachments.
 BODY_MAX_CHARS = 50_000
 
@@ -83,16 +86,9 @@ class BoundedMultiPartParser(MultiPartParser):
     Django bounds the form fields, not the files."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.ATTACHMENT_MAX_BYTES * MAX_FILES_PER_MESSAGE + (
-            settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
-        )
-        meta = parser_context["request"].META
-        try:
-            length = int(meta.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > limit:
-            raise RequestTooLarge()
+        fields = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
+        limit = settings.ATTACHMENT_MAX_BYTES * MAX_FILES_PER_MESSAGE + fields
+        refuse_larger_than(parser_context["request"], limit)
         return super().parse(stream, media_type, parser_context)
 
 
@@ -114,7 +110,7 @@ class ErrorOut(serializers.Serializer):
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
-        help_text=_("Only for field errors: the messages of each field."),
+        help_text="Only for field errors: the messages of each field.",
     )
 
 
@@ -204,7 +200,7 @@ class TicketOut(serializers.ModelSerializer):
 
 
 class AttachmentOut(serializers.ModelSerializer):
-    url = serializers.SerializerMethodField(help_text=_("Download, with the caller's rights."))
+    url = serializers.SerializerMethodField(help_text="Download, with the caller's rights.")
 
     class Meta:
         model = Attachment
@@ -240,24 +236,23 @@ class MessageOut(serializers.ModelSerializer):
 
 
 class HoursOut(serializers.Serializer):
-    weekday = serializers.IntegerField(help_text=_("0 = Monday ... 6 = Sunday"))
+    weekday = serializers.IntegerField(help_text="0 = Monday ... 6 = Sunday")
     start = serializers.SerializerMethodField()
     end = serializers.SerializerMethodField()
 
     def get_start(self, hours) -> str:
         return f"{hours.start:%H:%M}"
 
-    @extend_schema_field(OpenApiTypes.STR)
     def get_end(self, hours) -> str:
         minute = hours.end_minute
         return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 class TeamOut(serializers.ModelSerializer):
-    hours = HoursOut(many=True, source="working_hours.all", help_text=_("Local time, HH:MM."))
+    hours = HoursOut(many=True, source="working_hours.all", help_text="Local time, HH:MM.")
     open_now = serializers.BooleanField()
     next_open_at = serializers.DateTimeField(
-        allow_null=True, help_text=_("When the team next starts work; null while it works.")
+        allow_null=True, help_text="When the team next starts work; null while it works."
     )
 
     class Meta:
@@ -284,7 +279,7 @@ def _files_field():
         child=serializers.FileField(allow_empty_file=True, use_url=False),
         required=False,
         default=list,
-        help_text=_("Files, with a multipart/form-data body."),
+        help_text="Files, with a multipart/form-data body.",
     )
 
 
@@ -298,12 +293,13 @@ class TicketCreateIn(serializers.Serializer):
         required=False,
         default="",
         allow_blank=True,
-        help_text=_("Site code (ams, mia, ...) of the server the problem is about."),
+        help_text="Site code (ams, mia, ...) of the server the problem is about.",
     )
     customer = serializers.IntegerField(
         required=False,
         min_value=1,
-        help_text=_("Staff only, and required for them: the customer the ticket is for."),
+        max_value=ID_MAX,
+        help_text="Staff only, and required for them: the customer the ticket is for.",
     )
     attachments = _files_field()
 
@@ -316,14 +312,14 @@ class TicketCreateIn(serializers.Serializer):
 class MessageCreateIn(serializers.Serializer):
     body = serializers.CharField(max_length=BODY_MAX_CHARS)
     internal = serializers.BooleanField(
-        default=False, help_text=_("Staff only: an internal note. Ignored for customers.")
+        default=False, help_text="Staff only: an internal note. Ignored for customers."
     )
     client_id = serializers.CharField(
         max_length=64,
         required=False,
         allow_null=True,
         default=None,
-        help_text=_("Any unique string: a resend with the same one is stored once."),
+        help_text="Any unique string: a resend with the same one is stored once.",
     )
     attachments = _files_field()
 
@@ -331,10 +327,11 @@ class MessageCreateIn(serializers.Serializer):
 class AssignIn(serializers.Serializer):
     assignee = serializers.IntegerField(
         min_value=1,
+        max_value=ID_MAX,
         allow_null=True,
         required=False,
         default=None,
-        help_text=_("A staff user's id; null takes the ticket yourself."),
+        help_text="A staff user's id; null takes the ticket yourself.",
     )
 
 
@@ -348,18 +345,18 @@ class ConfirmIn(serializers.Serializer):
 
 class TicketFilterIn(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices, required=False)
-    team = serializers.SlugField(required=False, help_text=_("Team slug."))
+    team = serializers.SlugField(required=False, help_text="Team slug.")
     assignee = serializers.CharField(
-        required=False, help_text=_("A user id, `me` or `none` (unassigned).")
+        required=False, help_text="A user id, `me` or `none` (unassigned)."
     )
     category = serializers.ChoiceField(choices=Category.choices, required=False)
     breached = serializers.ChoiceField(
         choices=["true", "false"],
         required=False,
-        help_text=_("true: tickets with any SLA clock breached; false: with none."),
+        help_text="true: tickets with any SLA clock breached; false: with none.",
     )
     q = serializers.CharField(
-        required=False, max_length=200, help_text=_("Part of the reference or the subject.")
+        required=False, max_length=200, help_text="Part of the reference or the subject."
     )
 
     def validate_team(self, value: str) -> str:
@@ -370,7 +367,7 @@ class TicketFilterIn(serializers.Serializer):
     def validate_assignee(self, value: str) -> str | int:
         if value in ("me", "none"):
             return value
-        if value.isascii() and value.isdigit():
+        if value.isascii() and value.isdigit() and int(value) <= ID_MAX:
             return int(value)
         raise serializers.ValidationError(_("Give a user id, me or none."))
 
@@ -426,14 +423,14 @@ def thread_visible_to(user, ticket: Ticket) -> QuerySet[Message]:
 # --- Views -----------------------------------------------------------------------------------
 
 ERRORS = {
-    400: OpenApiResponse(ErrorOut, description=_("Invalid input")),
-    401: OpenApiResponse(ErrorOut, description=_("Not signed in")),
-    404: OpenApiResponse(ErrorOut, description=_("No such ticket, or not yours to see")),
+    400: OpenApiResponse(ErrorOut, description="Invalid input"),
+    401: OpenApiResponse(ErrorOut, description="Not signed in"),
+    404: OpenApiResponse(ErrorOut, description="No such ticket, or not yours to see"),
 }
 ACTION_ERRORS = {
     **ERRORS,
-    403: OpenApiResponse(ErrorOut, description=_("Not allowed for your role")),
-    409: OpenApiResponse(ErrorOut, description=_("Not possible in the ticket's state")),
+    403: OpenApiResponse(ErrorOut, description="Not allowed for your role"),
+    409: OpenApiResponse(ErrorOut, description="Not possible in the ticket's state"),
 }
 JSON_ONLY = [BoundedJSONParser]
 JSON_OR_FILES = [BoundedJSONParser, BoundedMultiPartParser]
@@ -452,8 +449,7 @@ class TicketViewSet(viewsets.GenericViewSet):
         return super().get_throttles()
 
     def _render(self, ticket: Ticket) -> dict:
-        if not hasattr(ticket, "api_clocks"):
-            prefetch_related_objects([ticket], CLOCKS)
+        prefetch_related_objects([ticket], CLOCKS)
         return TicketOut(ticket, context=self.get_serializer_context()).data
 
     @extend_schema(parameters=[TicketFilterIn], responses={200: TicketOut(many=True), **ERRORS})
@@ -514,8 +510,8 @@ class TicketViewSet(viewsets.GenericViewSet):
         request=MessageCreateIn,
         responses={
             201: MessageOut,
-            200: OpenApiResponse(MessageOut, description=_("Already stored (same client_id)")),
-            409: OpenApiResponse(ErrorOut, description=_("The ticket is closed")),
+            200: OpenApiResponse(MessageOut, description="Already stored (same client_id)"),
+            409: OpenApiResponse(ErrorOut, description="The ticket is closed"),
             **ERRORS,
         },
     )
@@ -602,14 +598,14 @@ class AttachmentDownloadView(APIView):
     def get(self, request, pk: int):
         attachment = Attachment.objects.select_related("message").filter(pk=pk).first()
         if attachment is None:
-            raise Http404(_("No such file."))
+            raise NotFound()
         access_ticket(request.user, attachment.message.ticket_id)
         if not attachment.message.is_public and not is_staff_role(user_role(request.user)):
-            raise Http404(_("No such file."))
+            raise NotFound()
         try:
             handle = attachment.file.open("rb")
         except FileNotFoundError as exc:
-            raise Http404(_("No such file.")) from exc
+            raise NotFound() from exc
         # The portal's rule: only types a browser cannot run keep their own content type.
         content_type = (
             attachment.content_type
@@ -656,7 +652,7 @@ class TokenView(ObtainAuthToken):
         request=AuthTokenSerializer,
         responses={
             200: TokenOut,
-            400: OpenApiResponse(ErrorOut, description=_("Wrong credentials")),
+            400: OpenApiResponse(ErrorOut, description="Wrong credentials"),
             429: OpenApiResponse(ErrorOut),
         },
         auth=[],

@@ -210,6 +210,21 @@ def test_a_multipart_form_field_over_the_limit_is_413_json(
     assert rows() == before
 
 
+def test_a_multipart_body_larger_than_any_message_is_413_before_it_is_read(
+    api, customer_a, ticket_a, settings, rows
+):
+    settings.ATTACHMENT_MAX_BYTES = 1000
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000  # with 5 files: at most 6000 bytes in all
+    before = rows()
+    response = api(customer_a).post(
+        f"/api/v1/tickets/{ticket_a.pk}/messages/",
+        {"body": "dump", "attachments": [upload("dump.log", b"x" * 7000)]},
+        format="multipart",
+    )
+    assert_error(response, 413, "request_too_large")
+    assert rows() == before
+
+
 def test_a_refused_attachment_refuses_the_whole_message(api, customer_a, ticket_a, rows):
     before = rows()
     response = api(customer_a).post(
@@ -254,3 +269,22 @@ def test_outside_api_the_handlers_keep_django_pages():
     assert api_errors.page_not_found(request, Exception("x"))["Content-Type"].startswith(
         "text/html"
     )
+
+
+HUGE = "9" * 30
+
+
+def test_ids_out_of_any_integer_range_are_not_a_server_error(api, agent, ticket_a, rows):
+    client = api(agent)
+    before = rows()
+    assert client.get(f"/api/v1/tickets/{HUGE}/").status_code == 404
+    assert client.get(f"/api/v1/tickets/{HUGE}/messages/").status_code == 404
+    assert client.post(f"/api/v1/tickets/{HUGE}/assign/", {}, format="json").status_code == 404
+    assert client.get(f"/api/v1/attachments/{HUGE}/").status_code == 404
+    assert client.get(f"/api/v1/tickets/?assignee={HUGE}").status_code == 400
+    assert client.get(f"/api/v1/tickets/?page={HUGE}").status_code == 404
+    url = f"/api/v1/tickets/{ticket_a.pk}/assign/"
+    assert client.post(url, {"assignee": int(HUGE)}, format="json").status_code == 400
+    new = {"subject": "s", "body": "b", "category": "vps", "customer": int(HUGE)}
+    assert client.post("/api/v1/tickets/", new, format="json").status_code == 400
+    assert rows() == before
