@@ -2,6 +2,7 @@
 (an MTA's pipe, the SMTP receiver) that must see the test's database."""
 
 import datetime
+import email.policy
 import os
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -50,7 +51,7 @@ def mail(
     # Last: set_content() drops Content-* headers (Content-Language) set before it.
     for name, value in headers:
         msg[name] = value
-    return msg.as_bytes()
+    return msg.as_bytes(policy=email.policy.SMTP)
 
 
 def database_url() -> str:
