@@ -13,7 +13,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -104,6 +109,7 @@ def display_name(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
+@extend_schema_serializer(component_name="Error")
 class ErrorOut(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
@@ -114,6 +120,7 @@ class ErrorOut(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(component_name="Person")
 class PersonOut(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.SerializerMethodField()
@@ -122,6 +129,7 @@ class PersonOut(serializers.Serializer):
         return display_name(user)
 
 
+@extend_schema_serializer(component_name="Author")
 class AuthorOut(PersonOut):
     role = serializers.SerializerMethodField()
 
@@ -132,12 +140,14 @@ class AuthorOut(PersonOut):
         return user_role(user)
 
 
+@extend_schema_serializer(component_name="TeamBrief")
 class TeamBriefOut(serializers.Serializer):
     slug = serializers.SlugField()
     name = serializers.CharField()
     tier = serializers.IntegerField(allow_null=True)
 
 
+@extend_schema_serializer(component_name="Clock")
 class ClockOut(serializers.Serializer):
     due_at = serializers.DateTimeField()
     met_at = serializers.DateTimeField(allow_null=True)
@@ -145,6 +155,7 @@ class ClockOut(serializers.Serializer):
     paused = serializers.BooleanField()
 
 
+@extend_schema_serializer(component_name="Sla")
 class SlaOut(serializers.Serializer):
     acknowledgement = ClockOut(allow_null=True)
     first_response = ClockOut(allow_null=True)
@@ -167,6 +178,7 @@ def sla_of(ticket: Ticket) -> dict[str, Clock | None]:
     return {metric.value: chosen.get(metric.value) for metric in Metric}
 
 
+@extend_schema_serializer(component_name="Ticket")
 class TicketOut(serializers.ModelSerializer):
     team = TeamBriefOut()
     assignee = PersonOut(allow_null=True)
@@ -199,6 +211,7 @@ class TicketOut(serializers.ModelSerializer):
         return SlaOut(sla_of(ticket)).data
 
 
+@extend_schema_serializer(component_name="Attachment")
 class AttachmentOut(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="Download, with the caller's rights.")
 
@@ -213,6 +226,7 @@ class AttachmentOut(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request is not None else path
 
 
+@extend_schema_serializer(component_name="Message")
 class MessageOut(serializers.ModelSerializer):
     ticket = serializers.IntegerField(source="ticket_id")
     author = serializers.SerializerMethodField()
@@ -235,6 +249,7 @@ class MessageOut(serializers.ModelSerializer):
         return AuthorOut(author).data
 
 
+@extend_schema_serializer(component_name="Hours")
 class HoursOut(serializers.Serializer):
     weekday = serializers.IntegerField(help_text="0 = Monday ... 6 = Sunday")
     start = serializers.SerializerMethodField()
@@ -248,6 +263,7 @@ class HoursOut(serializers.Serializer):
         return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
+@extend_schema_serializer(component_name="Team")
 class TeamOut(serializers.ModelSerializer):
     hours = HoursOut(many=True, source="working_hours.all", help_text="Local time, HH:MM.")
     open_now = serializers.BooleanField()
@@ -261,6 +277,7 @@ class TeamOut(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_serializer(component_name="Token")
 class TokenOut(serializers.Serializer):
     token = serializers.CharField()
 
@@ -283,6 +300,7 @@ def _files_field():
     )
 
 
+@extend_schema_serializer(component_name="TicketCreate")
 class TicketCreateIn(serializers.Serializer):
     subject = serializers.CharField(max_length=Ticket._meta.get_field("subject").max_length)
     body = serializers.CharField(max_length=BODY_MAX_CHARS)
@@ -309,6 +327,7 @@ class TicketCreateIn(serializers.Serializer):
         return value
 
 
+@extend_schema_serializer(component_name="MessageCreate")
 class MessageCreateIn(serializers.Serializer):
     body = serializers.CharField(max_length=BODY_MAX_CHARS)
     internal = serializers.BooleanField(
@@ -324,6 +343,7 @@ class MessageCreateIn(serializers.Serializer):
     attachments = _files_field()
 
 
+@extend_schema_serializer(component_name="Assign")
 class AssignIn(serializers.Serializer):
     assignee = serializers.IntegerField(
         min_value=1,
@@ -335,6 +355,7 @@ class AssignIn(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(component_name="Resolve")
 class ResolveIn(serializers.Serializer):
     summary = serializers.CharField(max_length=BODY_MAX_CHARS)
 
