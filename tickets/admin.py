@@ -5,7 +5,6 @@ Every page asks `tickets.selectors` who may see what, and every write goes throu
 """
 
 import datetime
-import math
 
 from django import forms
 from django.contrib import admin, messages
@@ -43,7 +42,11 @@ from tickets.services import ticket_assign, ticket_reply, ticket_resolve
 
 User = get_user_model()
 
-# "Due soon" in the queue: the clocks an agent must act on before the next coffee.
+admin.site.site_header = _("INTROSERV support desk")
+admin.site.site_title = _("INTROSERV support desk")
+admin.site.index_title = _("Queues and records")
+
+# "Due soon" in the queue's SLA filter and the amber badge.
 DUE_SOON = datetime.timedelta(minutes=5)
 OTHER_TICKETS_LIMIT = 10
 
@@ -92,7 +95,7 @@ def deadline_badge(due_at: datetime.datetime | None, now: datetime.datetime) -> 
         state, text = "late", gettext("%(duration)s late") % {"duration": duration_text(-seconds)}
     else:
         state = "soon" if seconds <= DUE_SOON.total_seconds() else "ok"
-        text = gettext("in %(duration)s") % {"duration": duration_text(math.ceil(seconds))}
+        text = gettext("in %(duration)s") % {"duration": duration_text(seconds)}
     return format_html(
         '<time class="hd-deadline hd-deadline--{}" datetime="{}" title="{}">{}</time>',
         state,
@@ -330,6 +333,11 @@ class TicketAdmin(admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return QueueChangeList
 
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(
+            request, extra_context={"title": gettext("Ticket queue"), **(extra_context or {})}
+        )
+
     @admin.display(description=_("customer"), ordering="customer__email")
     def customer_display(self, ticket):
         return ticket.customer.email or ticket.customer.get_username()
@@ -558,6 +566,8 @@ class TicketAdmin(admin.ModelAdmin):
 
 
 # --- The rest of the conversation, read-only --------------------------------------------------
+# Attachments have no list of their own: they are reached from their ticket's page, through
+# the one permission-checked download above.
 
 
 @admin.register(Message)

@@ -86,6 +86,15 @@ def test_agent_of_another_team_neither_sees_the_row_nor_opens_the_ticket(
     assert ticket.messages.count() == 1
 
 
+@pytest.mark.parametrize("huge", ["9" * 19, "9" * 30])
+def test_ids_beyond_any_row_answer_404_not_an_overflow(client, clock, agent, huge):
+    login(client, agent)
+
+    assert client.get(reverse("admin:tickets_ticket_change", args=[huge])).status_code == 404
+    assert client.post(reverse("admin:tickets_ticket_change", args=[huge])).status_code == 404
+    assert client.get(f"/admin/tickets/ticket/{huge}/attachments/abc/").status_code == 404
+
+
 def test_manager_and_superuser_see_every_team(client, clock, billing, customer):
     first = make_ticket(customer=customer)
     second = moved(make_ticket(customer=customer), billing)

@@ -90,6 +90,21 @@ def test_internal_note_is_neither_emailed_nor_public(client, clock, agent, custo
     assert Clock.objects.get(ticket=ticket, metric="first_response").met_at is None
 
 
+def test_the_customer_reads_the_reply_but_not_the_note_in_the_portal(
+    client, clock, agent, customer
+):
+    ticket = make_ticket(customer=customer)
+    login(client, agent)
+    reply(client, ticket, body="Internal: check the RAID first.", visibility="internal")
+    reply(client, ticket, body="We are replacing the disk.")
+
+    login(client, customer)
+    html = client.get(f"/tickets/{ticket.pk}/").content.decode()
+
+    assert "We are replacing the disk." in html
+    assert "check the RAID" not in html
+
+
 def test_reply_can_wait_on_the_customer(client, clock, agent, customer):
     ticket = make_ticket(customer=customer)
     login(client, agent)
