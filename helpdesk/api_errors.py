@@ -2,8 +2,8 @@
 
 DRF's own handler answers APIExceptions only; this one also maps the use cases' ServiceError,
 Django's Http404 and the request-size errors that Django raises while reading a body, so that
-bad input never turns into a 500 or an HTML page. Generic messages are DRF's own, which
-come translated with DRF.
+bad input never turns into a 500 or an HTML page. Generic messages are DRF's own where DRF's
+catalog translates them.
 """
 
 from django.conf import settings
@@ -91,7 +91,7 @@ def _validation_body(exc: exceptions.ValidationError) -> dict:
     if detail.get(non_field_key):
         first = _first(detail[non_field_key])
         return error_body(first, getattr(first, "code", None) or "invalid", errors)
-    return error_body(exceptions.ValidationError.default_detail, "invalid", errors)
+    return error_body(_("Invalid input."), "invalid", errors)
 
 
 def api_exception_handler(exc, context):

@@ -288,3 +288,9 @@ def test_ids_out_of_any_integer_range_are_not_a_server_error(api, agent, ticket_
     new = {"subject": "s", "body": "b", "category": "vps", "customer": int(HUGE)}
     assert client.post("/api/v1/tickets/", new, format="json").status_code == 400
     assert rows() == before
+
+
+def test_errors_speak_the_callers_language(api, agent, ticket_a):
+    response = api(agent).get("/api/v1/tickets/?team=nope", HTTP_ACCEPT_LANGUAGE="it")
+    assert response.json()["errors"] == {"team": ["Questo team non esiste."]}
+    assert response.json()["detail"] == "Dati non validi."
