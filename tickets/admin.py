@@ -302,7 +302,7 @@ class TicketAdmin(admin.ModelAdmin):
     list_select_related = ["team", "customer", "assignee"]
     search_fields = ["reference", "subject", "customer__email"]
     search_help_text = _("Reference, subject or the customer's email address.")
-    list_per_page = 50
+    list_per_page = 100
     actions = ["take", "assign_to", "resolve"]
 
     class Media:
