@@ -53,7 +53,7 @@ UNKNOWN_SENDER = "unknown_sender"
 DISABLED_SENDER = "disabled_sender"
 
 REFERENCE_RE = re.compile(r"(?<![\w-])HD-\d{4}-\d{6}(?!\d)")
-MESSAGE_ID_RE = re.compile(r"<[^<>\s]+>")
+MESSAGE_ID_RE = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
 THREAD_ID_RE = re.compile(r"^<(HD-\d{4}-\d{6})@([^>]+)>$")
 # At most this many ids of In-Reply-To/References are looked up: a thread's newest ones.
 REFERENCES_CONSIDERED = 20
@@ -97,18 +97,15 @@ def email_receive(*, raw: bytes, now: datetime.datetime) -> Outcome:
     if len(raw) > limit:
         return _refused(TOO_LARGE, f"message of {len(raw)} bytes exceeds the limit of {limit}")
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        display_name, address = _sender(msg)
+        mail = _parse(raw)
     except Exception as exc:  # the parser's and the header registry's errors alike
         return _refused(MALFORMED, f"unparsable message ({type(exc).__name__})")
+    address, message_id = mail.address, mail.message_id
     if not address:
         return _refused(MALFORMED, "no valid sender address (From)")
-    message_id = _message_id(msg)
     log_id = message_id or "(no Message-ID)"
-
-    automatic = _automatic(msg, address)
-    if automatic:
-        return _ignored(automatic, f"{automatic} from {address} {log_id}")
+    if mail.automatic:
+        return _ignored(mail.automatic, f"{mail.automatic} from {address} {log_id}")
     if message_id and OutboundEmail.objects.filter(rfc_message_id=message_id).exists():
         return _ignored("loop", f"our own email {message_id} came back")
 
@@ -127,15 +124,18 @@ def email_receive(*, raw: bytes, now: datetime.datetime) -> Outcome:
         if earlier is not None:
             return _ignored("duplicate", f"{message_id} already filed", ticket=earlier.ticket)
 
-    language = notifications.language_of(user) if user is not None else _language_guess(msg)
+    language = notifications.language_of(user) if user is not None else mail.language
     with translation.override(language):
-        content = _content(msg)
+        try:
+            content = _content(mail.msg)
+        except Exception as exc:  # a MIME structure the library cannot walk
+            return _refused(MALFORMED, f"unreadable content ({type(exc).__name__})")
         with transaction.atomic():
             if user is None:
                 user = _customer_create(
-                    address=address, display_name=display_name, language=language
+                    address=address, display_name=mail.display_name, language=language
                 )
-            outcome = _file(msg=msg, user=user, content=content, message_id=message_id, now=now)
+            outcome = _file(mail=mail, user=user, content=content, now=now)
     log.info("email %s from %s: %s", log_id, address, outcome)
     return outcome
 
@@ -158,6 +158,36 @@ def _unknown_senders() -> str:
 
 
 # --- Headers -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Mail:
+    """What the headers say, read once, up front: a header the library cannot parse makes
+    the whole message malformed rather than failing halfway through filing."""
+
+    msg: EmailMessage
+    display_name: str
+    address: str
+    message_id: str
+    subject: str
+    thread_ids: list[str]
+    automatic: str
+    language: str
+
+
+def _parse(raw: bytes) -> _Mail:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    display_name, address = _sender(msg)
+    return _Mail(
+        msg=msg,
+        display_name=display_name,
+        address=address,
+        message_id=_message_id(msg),
+        subject=_clean_line(msg.get("Subject", "")),
+        thread_ids=_referenced_ids(msg),
+        automatic=_automatic(msg, address) if address else "",
+        language=_language_guess(msg),
+    )
 
 
 def _sender(msg: EmailMessage) -> tuple[str, str]:
@@ -214,8 +244,14 @@ def _language_guess(msg: EmailMessage) -> str:
     return settings.LANGUAGE_CODE
 
 
+def _text_safe(text: str) -> str:
+    """Text a database accepts: 8-bit bytes of a header the parser kept as surrogates become
+    U+FFFD, and NUL (which PostgreSQL refuses) goes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "")
+
+
 def _clean_line(text: str) -> str:
-    return " ".join(str(text or "").replace("\x00", "").split())
+    return " ".join(_text_safe(str(text or "")).split())
 
 
 def _referenced_ids(msg: EmailMessage) -> list[str]:
@@ -228,10 +264,10 @@ def _referenced_ids(msg: EmailMessage) -> list[str]:
 # --- Thread --------------------------------------------------------------------------------
 
 
-def _thread(msg: EmailMessage, user: AbstractBaseUser) -> Ticket | None:
+def _thread(mail: _Mail, user: AbstractBaseUser) -> Ticket | None:
     """The ticket this email answers, among those the sender may see (a forwarded Message-ID
     or a reference in a subject never lets anyone write into somebody else's ticket)."""
-    ids = _referenced_ids(msg)
+    ids = mail.thread_ids
     candidates: list[tuple[str, object]] = []
     if ids:
         by_outbox = dict(
@@ -253,7 +289,7 @@ def _thread(msg: EmailMessage, user: AbstractBaseUser) -> Ticket | None:
             match = THREAD_ID_RE.match(mid)
             if match and match.group(2).lower() == domain:
                 candidates.append(("reference", match.group(1)))
-    candidates += [("reference", ref) for ref in REFERENCE_RE.findall(str(msg.get("Subject", "")))]
+    candidates += [("reference", ref) for ref in REFERENCE_RE.findall(mail.subject)]
     if not candidates:
         return None
     pks = {value for kind, value in candidates if kind == "pk"}
@@ -269,14 +305,9 @@ def _thread(msg: EmailMessage, user: AbstractBaseUser) -> Ticket | None:
 
 
 def _file(
-    *,
-    msg: EmailMessage,
-    user: AbstractBaseUser,
-    content: "_Content",
-    message_id: str,
-    now: datetime.datetime,
+    *, mail: _Mail, user: AbstractBaseUser, content: "_Content", now: datetime.datetime
 ) -> Outcome:
-    ticket = _thread(msg, user)
+    ticket = _thread(mail, user)
     follows = ""
     if ticket is not None:
         try:
@@ -286,7 +317,7 @@ def _file(
                 body=content.body,
                 channel=Channel.EMAIL,
                 now=now,
-                email_message_id=message_id,
+                email_message_id=mail.message_id,
                 attachments=content.attachments,
             )
         except Conflict as exc:
@@ -298,7 +329,7 @@ def _file(
             pass
         else:
             return Outcome(REPLIED, ticket=message.ticket)
-    subject = _clean_line(msg.get("Subject", ""))
+    subject = mail.subject
     body = content.body
     if follows:
         subject = _subject_without_thread(subject)
@@ -314,7 +345,7 @@ def _file(
         category=Category.OTHER,
         channel=Channel.EMAIL,
         now=now,
-        email_message_id=message_id,
+        email_message_id=mail.message_id,
         attachments=content.attachments,
     )
     return Outcome(OPENED, ticket=opened)
@@ -411,7 +442,7 @@ def _text_of(part: EmailMessage) -> str:
 
 
 def _normalise(text: str) -> str:
-    return text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    return _text_safe(text).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _leaves(part: EmailMessage):

@@ -2,9 +2,11 @@
 
 import datetime
 
+import hypothesis
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
+from hypothesis import strategies as st
 
 from escalation.models import Team
 from sla.services import acknowledgement_send
@@ -394,6 +396,43 @@ def test_a_failure_while_filing_leaves_nothing_behind():
 # --- Body: text preferred, HTML made safe, quotes trimmed ------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("charset", "payload", "expected"),
+    [
+        ("iso-8859-1", "Il server è giù.".encode("latin-1"), "Il server è giù."),
+        ("x-no-such-charset", b"plain \xe8 bytes", "plain \ufffd bytes"),
+    ],
+)
+def test_bodies_in_other_charsets_are_decoded(mario, charset, payload, expected):
+    raw = (
+        (
+            f"From: {mario.email}\r\nSubject: charset\r\nMIME-Version: 1.0\r\n"
+            f'Content-Type: text/plain; charset="{charset}"\r\n'
+            "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        ).encode()
+        + payload
+        + b"\r\n"
+    )
+
+    assert receive(raw).ticket.messages.get().body == expected
+
+
+def test_raw_8bit_headers_and_nul_bytes_are_stored_as_text():
+    raw = (
+        b"From: Jos\xe8 Verdi <jose@example.it>\r\nSubject: caf\xe8 \x00down\r\n"
+        b"Message-ID: <a\x00b@example.it>\r\nIn-Reply-To: <c\x00d@example.it>\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nbody \x00 here\r\n"
+    )
+
+    outcome = receive(raw)
+
+    ticket = outcome.ticket
+    assert ticket.subject == "caf\ufffd down"
+    assert ticket.customer.first_name == "Jos\ufffd"
+    message = ticket.messages.get()
+    assert (message.body, message.email_message_id) == ("body  here", "")
+
+
 def test_the_plain_text_part_is_preferred_over_html(mario):
     ticket = opened_by(mario, body="Plain words.", html="<p>Rich <b>words</b>.</p>")
 
@@ -542,3 +581,41 @@ def test_a_dangerous_file_name_is_cleaned(mario):
     ticket = opened_by(mario, attachments=(("../../etc/passwd.txt", b"root", "text/plain"),))
 
     assert ticket.messages.get().attachments.get().filename == "passwd.txt"
+
+
+# --- Any bytes at all: an outcome, never an exception ----------------------------------------
+
+
+@hypothesis.settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@hypothesis.given(
+    headers=st.lists(
+        st.sampled_from(
+            [
+                b"Subject: ",
+                b"In-Reply-To: ",
+                b"References: ",
+                b"Content-Type: multipart/mixed; boundary=",
+                b"Content-Type: text/html; charset=",
+                b"Content-Transfer-Encoding: ",
+                b"Content-Language: ",
+                b"Message-ID: ",
+                b"X-",
+            ]
+        ).flatmap(lambda name: st.binary(max_size=60).map(lambda value: name + value)),
+        max_size=6,
+    ),
+    body=st.binary(max_size=400),
+)
+def test_whatever_arrives_gets_an_outcome_never_an_exception(headers, body):
+    raw = b"From: fuzz@example.com\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + body
+
+    outcome = receive(raw)
+
+    assert outcome.result in (email_in.OPENED, email_in.REPLIED, email_in.IGNORED, email_in.REFUSED)
+    if outcome.filed:
+        assert "\x00" not in outcome.ticket.subject
+        assert outcome.ticket.messages.order_by("id").last().body.strip()

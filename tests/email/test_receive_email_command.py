@@ -114,3 +114,11 @@ def test_a_broker_outage_is_logged_and_the_message_still_filed():
     # The acknowledgement task was lost with the broker: the sweep sends it (no email yet).
     assert ticket.clocks.get(metric="acknowledgement").met_at is None
     assert not OutboundEmail.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_setting_exits_75_so_that_the_mail_waits_for_the_fix():
+    run = pipe(mail(sender="new@example.net"), EMAIL_UNKNOWN_SENDERS="sometimes")
+
+    assert run.returncode == 75
+    assert "EMAIL_UNKNOWN_SENDERS must be 'create' or 'reject'" in run.stderr.decode()

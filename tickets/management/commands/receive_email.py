@@ -9,6 +9,7 @@ Postfix, for example (master.cf):
       argv=/srv/helpdesk/.venv/bin/python /srv/helpdesk/manage.py receive_email
 """
 
+import logging
 import sys
 
 from django.conf import settings
@@ -17,6 +18,8 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from tickets.email_in import REFUSED, email_receive
+
+log = logging.getLogger(__name__)
 
 EX_DATAERR = 65
 EX_TEMPFAIL = 75
@@ -36,6 +39,14 @@ class Command(BaseCommand):
         except (OperationalError, InterfaceError, OSError) as exc:
             raise CommandError(
                 f"temporary failure, try again later: {type(exc).__name__}: {exc}",
+                returncode=EX_TEMPFAIL,
+            ) from exc
+        except Exception as exc:
+            # A bug or a bad setting: the MTA keeps the message until it is fixed, as the
+            # SMTP receiver's 451 does, instead of bouncing it to the customer.
+            log.exception("email not filed; the MTA will retry")
+            raise CommandError(
+                f"temporary failure, try again later: {type(exc).__name__}",
                 returncode=EX_TEMPFAIL,
             ) from exc
         if outcome.result == REFUSED:
