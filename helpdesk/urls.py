@@ -12,3 +12,7 @@ urlpatterns = [
     path("tickets/", include(("tickets.urls_portal", "tickets"))),
     path("", include("tickets.urls")),
 ]
+
+# JSON under /api/, the site's pages elsewhere: no request gets Django's bare error page.
+handler404 = "helpdesk.api_errors.page_not_found"
+handler500 = "helpdesk.api_errors.server_error"
