@@ -28,5 +28,5 @@ RUN SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --
     && chown -R helpdesk:helpdesk var
 
 USER helpdesk
-EXPOSE 8000
+EXPOSE 8000 2525
 CMD ["python", "-m", "helpdesk.run", "web"]

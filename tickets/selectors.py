@@ -62,5 +62,5 @@ def access_ticket(
         tickets = tickets.select_for_update(of=("self",))
     try:
         return tickets.get(pk=ticket_id)
-    except (Ticket.DoesNotExist, ValueError, TypeError) as exc:
+    except (Ticket.DoesNotExist, ValueError, TypeError, OverflowError) as exc:
         raise Http404("No such ticket.") from exc

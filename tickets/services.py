@@ -221,10 +221,11 @@ def customer_upsert(
 
 
 def customer_register(
-    *, username: str, email: str, password: str, language: str = "en"
+    *, username: str, email: str, password: str | None, language: str = "en"
 ) -> AbstractBaseUser:
     """Sign-up: create, never update, so that two sign-ups racing for one username cannot
-    overwrite each other (the loser gets IntegrityError from the unique username)."""
+    overwrite each other (the loser gets IntegrityError from the unique username).
+    `password=None` gives an unusable password (accounts created from an email)."""
     with transaction.atomic():
         user = User.objects.create_user(username=username, email=email, password=password)
         CustomerProfile.objects.create(user=user, language=language)
