@@ -11,5 +11,5 @@ def promises(request):
             "acknowledgement_ticket_minutes": DEFAULT_TARGETS.acknowledgement_ticket // 60,
             "acknowledgement_chat_minutes": DEFAULT_TARGETS.acknowledgement_chat // 60,
             "first_response_minutes": DEFAULT_TARGETS.first_response // 60,
-        }
+        },
     }
