@@ -13,8 +13,7 @@ from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
-from django.http import FileResponse, Http404, HttpRequest, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -26,10 +25,10 @@ from django.utils.translation import gettext_lazy as _
 from escalation.models import TeamMembership
 from sla.models import Clock
 from sla.services import clock_due_next
+from tickets.downloads import attachment_response
 from tickets.errors import ServiceError
 from tickets.models import (
     ACTIVE_STATUSES,
-    Attachment,
     Channel,
     CustomerProfile,
     Event,
@@ -37,7 +36,14 @@ from tickets.models import (
     OutboundEmail,
     Ticket,
 )
-from tickets.selectors import Role, access_ticket, is_staff_role, tickets_visible_to, user_role
+from tickets.selectors import (
+    Role,
+    access_attachment,
+    access_ticket,
+    is_staff_role,
+    tickets_visible_to,
+    user_role,
+)
 from tickets.services import ticket_assign, ticket_reply, ticket_resolve
 
 User = get_user_model()
@@ -478,14 +484,8 @@ class TicketAdmin(admin.ModelAdmin):
     def attachment_view(self, request, ticket_id, token):
         """Same check as every other way to a ticket: a file of a ticket you may not see is
         a 404."""
-        ticket = access_ticket(request.user, ticket_id)
-        attachment = get_object_or_404(Attachment, token=token, message__ticket=ticket)
-        return FileResponse(
-            attachment.file.open("rb"),
-            as_attachment=True,
-            filename=attachment.filename,
-            content_type=attachment.content_type,
-        )
+        attachment = access_attachment(request.user, token=token, ticket_id=ticket_id)
+        return attachment_response(attachment)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # access_ticket answers 404 for a ticket the agent may not see (the stock admin would

@@ -8,7 +8,6 @@ only render. Who may see a ticket is asked of `tickets.selectors`; every write i
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
-from django.http import FileResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -23,7 +22,6 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
@@ -43,16 +41,18 @@ from sla.models import Clock
 from sla.policy import Metric
 from tickets import services
 from tickets.attachments import MAX_FILES_PER_MESSAGE
+from tickets.downloads import attachment_response
 from tickets.models import Attachment, Category, Channel, Message, Priority, Status, Ticket
 from tickets.selectors import (
     MANAGERS_GROUP,
     Role,
+    access_attachment,
     access_ticket,
     is_staff_role,
+    message_kinds_visible_to,
     tickets_visible_to,
     user_role,
 )
-from tickets.views import SAFE_CONTENT_TYPES
 
 User = get_user_model()
 
@@ -436,9 +436,7 @@ def thread_visible_to(user, ticket: Ticket) -> QuerySet[Message]:
         .annotate(author_is_manager=Exists(in_managers))
         .order_by("created_at", "id")
     )
-    if not is_staff_role(user_role(user)):
-        messages = messages.exclude(kind=Message.Kind.INTERNAL)
-    return messages
+    return messages.filter(kind__in=message_kinds_visible_to(user))
 
 
 # --- Views -----------------------------------------------------------------------------------
@@ -617,29 +615,8 @@ class AttachmentDownloadView(APIView):
         },
     )
     def get(self, request, pk: int):
-        attachment = Attachment.objects.select_related("message").filter(pk=pk).first()
-        if attachment is None:
-            raise NotFound()
-        access_ticket(request.user, attachment.message.ticket_id)
-        if not attachment.message.is_public and not is_staff_role(user_role(request.user)):
-            raise NotFound()
-        try:
-            handle = attachment.file.open("rb")
-        except FileNotFoundError as exc:
-            raise NotFound() from exc
-        # The portal's rule: only types a browser cannot run keep their own content type.
-        content_type = (
-            attachment.content_type
-            if attachment.content_type in SAFE_CONTENT_TYPES
-            else "application/octet-stream"
-        )
-        response = FileResponse(
-            handle, as_attachment=True, filename=attachment.filename, content_type=content_type
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        response["Cache-Control"] = "private, no-store"
-        return response
+        attachment = access_attachment(request.user, attachment_id=pk)
+        return attachment_response(attachment)
 
 
 class TeamListView(APIView):

@@ -5,7 +5,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from escalation.models import TeamMembership
-from tickets.models import Assignment, Ticket
+from tickets.models import Assignment, Attachment, Message, Ticket
 
 MANAGERS_GROUP = "managers"
 
@@ -64,3 +64,31 @@ def access_ticket(
         return tickets.get(pk=ticket_id)
     except (Ticket.DoesNotExist, ValueError, TypeError, OverflowError) as exc:
         raise Http404("No such ticket.") from exc
+
+
+def message_kinds_visible_to(user: AbstractBaseUser | AnonymousUser) -> tuple[str, ...]:
+    """Customers read the conversation; internal notes stay with staff."""
+    if is_staff_role(user_role(user)):
+        return tuple(Message.Kind.values)
+    return (Message.Kind.CUSTOMER, Message.Kind.AGENT, Message.Kind.SYSTEM)
+
+
+def access_attachment(
+    user: AbstractBaseUser | AnonymousUser,
+    *,
+    attachment_id: int | None = None,
+    token: str | None = None,
+    ticket_id: int | None = None,
+) -> Attachment:
+    """An attachment of a ticket `user` may see and of a message they may read, else 404."""
+    lookup = {"pk": attachment_id} if attachment_id is not None else {"token": token}
+    if ticket_id is not None:
+        lookup["message__ticket_id"] = ticket_id
+    try:
+        attachment = Attachment.objects.select_related("message").get(**lookup)
+    except (Attachment.DoesNotExist, ValueError, TypeError, OverflowError) as exc:
+        raise Http404("No such attachment.") from exc
+    access_ticket(user, attachment.message.ticket_id)
+    if attachment.message.kind not in message_kinds_visible_to(user):
+        raise Http404("No such attachment.")
+    return attachment

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -25,28 +25,22 @@ from sla.models import Clock
 from sla.policy import Metric
 from sla.services import clock_due_next
 from tickets import lifecycle, services
+from tickets.downloads import attachment_response
 from tickets.errors import ServiceError
 from tickets.forms import ReplyForm, TicketFilterForm, TicketOpenForm
-from tickets.models import Attachment, Channel, Message, Status, Ticket
-from tickets.selectors import access_ticket, is_staff_role, tickets_visible_to, user_role
+from tickets.models import Channel, Message, Status, Ticket
+from tickets.selectors import (
+    access_attachment,
+    access_ticket,
+    is_staff_role,
+    tickets_visible_to,
+    user_role,
+)
 
 PAGE_SIZE = 20
 # The portal shows the conversation the customer takes part in; internal notes live in the
 # agents' queues.
 PORTAL_KINDS = (Message.Kind.CUSTOMER, Message.Kind.AGENT, Message.Kind.SYSTEM)
-# Types a browser may be told as stored; anything else (HTML, SVG, scripts...) downloads as
-# opaque bytes, so that an uploaded file can never run in our origin.
-SAFE_CONTENT_TYPES = frozenset(
-    {
-        "image/png",
-        "image/jpeg",
-        "image/gif",
-        "image/webp",
-        "application/pdf",
-        "text/plain",
-        "text/csv",
-    }
-)
 # The promises in the customer's words, in the order they fall due.
 PROMISE_ORDER = (
     Metric.ACKNOWLEDGEMENT,
@@ -261,30 +255,5 @@ def ticket_confirm(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 @login_required
 def attachment_download(request: HttpRequest, ticket_id: int, attachment_id: int) -> FileResponse:
-    ticket = access_ticket(request.user, ticket_id)
-    attachment = (
-        Attachment.objects.select_related("message")
-        .filter(pk=attachment_id, message__ticket=ticket)
-        .first()
-    )
-    if attachment is None:
-        raise Http404("No such attachment.")
-    if not attachment.message.is_public and not is_staff_role(user_role(request.user)):
-        raise Http404("No such attachment.")
-    try:
-        handle = attachment.file.open("rb")
-    except FileNotFoundError as exc:
-        raise Http404("No such attachment.") from exc
-    content_type = (
-        attachment.content_type
-        if attachment.content_type in SAFE_CONTENT_TYPES
-        else "application/octet-stream"
-    )
-    response = FileResponse(
-        handle, as_attachment=True, filename=attachment.filename, content_type=content_type
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    # Should a browser still render it, the document may load nothing and run nothing.
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    attachment = access_attachment(request.user, attachment_id=attachment_id, ticket_id=ticket_id)
+    return attachment_response(attachment)
