@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PROCESSES = ("web", "worker", "beat")
+PROCESSES = ("web", "worker", "beat", "mail")
 
 
 def production_env(tmp_path: Path) -> dict[str, str]:
