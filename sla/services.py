@@ -191,6 +191,18 @@ def clock_due_next(clocks) -> Clock | None:
     return min(running, key=lambda c: c.due_at, default=None)
 
 
+def _system_message_create(*, ticket: Ticket, body: str, now: datetime.datetime) -> Message:
+    """The service speaking in the thread: no author, on the ticket's own channel."""
+    return Message.objects.create(
+        ticket=ticket,
+        kind=Message.Kind.SYSTEM,
+        channel=ticket.channel,
+        author=None,
+        body=body,
+        created_at=now,
+    )
+
+
 def acknowledgement_text(*, ticket: Ticket, language: str) -> str:
     with translation.override(language):
         return _(
@@ -227,13 +239,8 @@ def acknowledgement_send(*, ticket_id: int, now: datetime.datetime) -> Message |
             pk=ticket_id
         )
         language = notifications.language_of(ticket.customer)
-        message = Message.objects.create(
-            ticket=ticket,
-            kind=Message.Kind.SYSTEM,
-            channel=ticket.channel,
-            author=None,
-            body=acknowledgement_text(ticket=ticket, language=language),
-            created_at=now,
+        message = _system_message_create(
+            ticket=ticket, body=acknowledgement_text(ticket=ticket, language=language), now=now
         )
         if ticket.channel != Channel.CHAT:
             notifications.email_queue(
@@ -326,13 +333,8 @@ def _delay_notice_post(*, ticket: Ticket, now: datetime.datetime) -> None:
     from tickets import notifications
 
     language = notifications.language_of(ticket.customer)
-    message = Message.objects.create(
-        ticket=ticket,
-        kind=Message.Kind.SYSTEM,
-        channel=ticket.channel,
-        author=None,
-        body=delay_notice_text(ticket=ticket, language=language),
-        created_at=now,
+    message = _system_message_create(
+        ticket=ticket, body=delay_notice_text(ticket=ticket, language=language), now=now
     )
     notifications.email_queue(ticket=ticket, message=message, purpose="status", now=now)
     notifications.broadcast_message_on_commit(message)
