@@ -1,10 +1,92 @@
-"""The promises on a clock: one Clock per ticket and metric, a Breach when one is missed."""
+"""The promises on a clock: one Clock per ticket and metric, a Breach when one is missed, and
+the versions of the policy that set their targets."""
 
+import dataclasses
+import datetime
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from sla.policy import Metric
+from sla.policy import Metric, Targets
+
+# The policy's targets, named as the fields of the pure `Targets` value.
+TARGET_FIELDS = tuple(field.name for field in dataclasses.fields(Targets))
+
+
+def _target(verbose_name, help_text):
+    return models.DurationField(verbose_name, help_text=help_text)
+
+
+class Policy(models.Model):
+    """One version of the SLA policy: the targets a clock gets when it starts.
+
+    Versions are never changed once written: an edit is saved as a new version, which new
+    clocks take, while every running clock keeps the target, and the version, it started
+    with. The current version is the highest.
+    """
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    acknowledgement_ticket = _target(
+        _("acknowledgement, tickets"), _("Automatic reply to a web, email or API request.")
+    )
+    acknowledgement_chat = _target(_("acknowledgement, chat"), _("Automatic reply in a chat."))
+    first_response = _target(
+        _("first response"), _("A human agent's first public reply, on the wall clock.")
+    )
+    status_update = _target(
+        _("status update"), _("Between updates while work goes on, in the team's working time.")
+    )
+    resolution_simple = _target(
+        _("resolution, simple problems"), _("Billing, access, orders: working time.")
+    )
+    resolution_standard = _target(
+        _("resolution, standard problems"), _("VPS, dedicated, network: working time.")
+    )
+    resolution_complex = _target(
+        _("resolution, complex problems"), _("Custom configuration: working time.")
+    )
+    note = models.CharField(_("reason for the change"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = _("SLA policy version")
+        verbose_name_plural = _("SLA policy versions")
+        constraints = [
+            models.CheckConstraint(condition=Q(version__gte=1), name="policy_version_positive"),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{name}__gt": datetime.timedelta(0)}),
+                    name=f"policy_{name}_positive",
+                )
+                for name in TARGET_FIELDS
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return _("SLA policy v%(version)d") % {"version": self.version}
+
+    @property
+    def targets(self) -> Targets:
+        return Targets(
+            **{name: int(getattr(self, name).total_seconds()) for name in TARGET_FIELDS}
+        )
+
+    @staticmethod
+    def fields_of(targets: Targets) -> dict[str, datetime.timedelta]:
+        return {
+            name: datetime.timedelta(seconds=getattr(targets, name)) for name in TARGET_FIELDS
+        }
 
 
 class Clock(models.Model):
@@ -31,6 +113,15 @@ class Clock(models.Model):
     )
     business = models.BooleanField(_("on working hours"), default=False)
     target_seconds = models.PositiveIntegerField(_("target (seconds)"))
+    policy = models.ForeignKey(
+        Policy,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="clocks",
+        verbose_name=_("policy version"),
+        help_text=_("The version of the SLA policy that set the target."),
+    )
     started_at = models.DateTimeField(_("started"))
     due_at = models.DateTimeField(_("due"))
     met_at = models.DateTimeField(_("met"), null=True, blank=True)
@@ -42,6 +133,9 @@ class Clock(models.Model):
         _("remaining when paused (seconds)"), null=True, blank=True
     )
     warned_at = models.DateTimeField(_("at-risk warning sent"), null=True, blank=True)
+    reminded_at = models.DateTimeField(
+        _("owner reminded (status update due)"), null=True, blank=True
+    )
 
     class Meta:
         ordering = ["due_at"]
@@ -83,6 +177,18 @@ class Clock(models.Model):
                 name="clock_ack_owed_idx",
                 condition=Q(
                     metric="acknowledgement", met_at__isnull=True, cancelled_at__isnull=True
+                ),
+            ),
+            # Status updates owed and not yet reminded: what the reminder step reads.
+            models.Index(
+                fields=["due_at"],
+                name="clock_update_remind_idx",
+                condition=Q(
+                    metric="status_update",
+                    reminded_at__isnull=True,
+                    met_at__isnull=True,
+                    cancelled_at__isnull=True,
+                    paused_at__isnull=True,
                 ),
             ),
         ]
