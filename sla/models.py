@@ -78,15 +78,11 @@ class Policy(models.Model):
 
     @property
     def targets(self) -> Targets:
-        return Targets(
-            **{name: int(getattr(self, name).total_seconds()) for name in TARGET_FIELDS}
-        )
+        return Targets(**{name: int(getattr(self, name).total_seconds()) for name in TARGET_FIELDS})
 
     @staticmethod
     def fields_of(targets: Targets) -> dict[str, datetime.timedelta]:
-        return {
-            name: datetime.timedelta(seconds=getattr(targets, name)) for name in TARGET_FIELDS
-        }
+        return {name: datetime.timedelta(seconds=getattr(targets, name)) for name in TARGET_FIELDS}
 
 
 class Clock(models.Model):
