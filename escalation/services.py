@@ -264,11 +264,15 @@ AGENT_PERMISSIONS = (
     ("escalation", "view_holiday"),
     ("escalation", "view_teammembership"),
 )
-# Managers also run the structure: teams, their hours, holidays and members. The group holds
-# the agents' permissions too, so that it stands alone for a manager an admin adds by hand.
+# Managers also run the structure: teams, their hours, holidays and members, and the SLA
+# policy (a change is saved as a new version, so nobody deletes one). The group holds the
+# agents' permissions too, so that it stands alone for a manager an admin adds by hand.
 MANAGER_PERMISSIONS = (
     *AGENT_PERMISSIONS,
     ("escalation", "change_team"),
+    ("sla", "view_policy"),
+    ("sla", "add_policy"),
+    ("sla", "change_policy"),
     *(
         (app, f"{action}_{model}")
         for app, model in (
