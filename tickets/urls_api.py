@@ -28,6 +28,7 @@ v1 = [
     path("auth/token/", api.TokenView.as_view(), name="auth-token"),
     path("teams/", api.TeamListView.as_view(), name="team-list"),
     path("attachments/<int:pk>/", api.AttachmentDownloadView.as_view(), name="attachment-download"),
+    path("sla/", include("sla.urls_api")),
     path("", include(router.urls)),
 ]
 
