@@ -1,6 +1,12 @@
 """The promises of the support guide as data: targets by channel, kind of problem and estimate.
 
-Pure: plain values in, plain values out; no ORM, no clock.
+Pure: plain values in, plain values out; no ORM, no clock. The values come from a version of
+`sla.models.Policy` (`Policy.targets`); `DEFAULT_TARGETS` are API.md's, which seed version 1.
+
+Priority sets no target. The guide promises the same to every request ("Prima risposta: 10
+minuti (tutte le richieste, in qualsiasi momento)") and times resolution by the kind of
+problem alone; a customer chooses the priority, so targets by priority would let anyone
+shorten their own promise. Priority orders the queue instead.
 """
 
 from dataclasses import dataclass
@@ -49,6 +55,11 @@ class Targets:
     resolution_simple: int = 30 * 60
     resolution_standard: int = 2 * 3600
     resolution_complex: int = 8 * 3600
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"the {name} target must be a positive number of seconds")
 
 
 DEFAULT_TARGETS = Targets()

@@ -3,17 +3,20 @@ waits on someone else, moved with it to another team. Due times come from the pu
 calendar; `now` always comes from the caller."""
 
 import datetime
+import logging
 
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from escalation.models import Team
 from sla import calendar, policy
-from sla.models import Clock
-from sla.policy import Metric
+from sla.models import Clock, Policy
+from sla.policy import Metric, Targets
 from tickets.models import Channel, Message, Status, Ticket
+
+logger = logging.getLogger(__name__)
 
 PAUSED_STATUSES = frozenset({Status.WAITING_ON_CUSTOMER, Status.PENDING_APPROVAL})
 # Metrics on the owning team's working hours; the others run on the wall clock (L1 is 24/7).
@@ -27,15 +30,30 @@ def team_calendar(team: Team) -> calendar.BusinessCalendar:
     return build(team)
 
 
-def _due(*, start: datetime.datetime, seconds: int, team: Team, business: bool):
-    if not business:
-        return start + datetime.timedelta(seconds=seconds)
-    return calendar.add_business_time(
-        start, datetime.timedelta(seconds=seconds), team_calendar(team)
-    )
+def _due(*, start: datetime.datetime, duration: datetime.timedelta, team: Team, business: bool):
+    """When `duration` runs out from `start`. A team left without any working hours would hold
+    its promises back forever (and crash the ticket that starts one): its clocks run on the
+    wall clock instead, and the log says so."""
+    if business:
+        try:
+            return calendar.add_business_time(start, duration, team_calendar(team))
+        except calendar.AlwaysClosedError:
+            logger.warning("team %s has no working hours: SLA clock on the wall clock", team.slug)
+    return start + duration
 
 
-def _clock_new(*, ticket: Ticket, metric: Metric, seconds: int, now: datetime.datetime) -> Clock:
+def _remaining(*, clock: Clock, now: datetime.datetime) -> datetime.timedelta:
+    """Time left on a running clock, counted as `_due` counted it."""
+    if clock.business:
+        cal = team_calendar(clock.team)
+        if cal.hours:
+            return calendar.business_time_between(now, clock.due_at, cal)
+    return clock.due_at - now
+
+
+def _clock_new(
+    *, ticket: Ticket, metric: Metric, seconds: int, now: datetime.datetime, version: Policy
+) -> Clock:
     business = metric in BUSINESS_METRICS
     return Clock(
         ticket=ticket,
@@ -43,8 +61,14 @@ def _clock_new(*, ticket: Ticket, metric: Metric, seconds: int, now: datetime.da
         team=ticket.team,
         business=business,
         target_seconds=seconds,
+        policy=version,
         started_at=now,
-        due_at=_due(start=now, seconds=seconds, team=ticket.team, business=business),
+        due_at=_due(
+            start=now,
+            duration=datetime.timedelta(seconds=seconds),
+            team=ticket.team,
+            business=business,
+        ),
     )
 
 
@@ -52,31 +76,83 @@ def _running(ticket: Ticket) -> QuerySet[Clock]:
     return Clock.objects.filter(ticket=ticket, met_at__isnull=True, cancelled_at__isnull=True)
 
 
+# --- The policy: versions of the targets -------------------------------------------------------
+
+SEED_NOTE = "API.md defaults"
+
+
+def policy_seed(*, now: datetime.datetime) -> tuple[Policy, bool]:
+    """Version 1 from API.md's defaults when no version exists yet; returns the current version
+    and whether it was written. A version a manager saved is never touched, so `setup_support`
+    runs this every time."""
+    current = Policy.objects.order_by("-version").first()
+    if current is not None:
+        return current, False
+    # get_or_create: two first tickets racing both find no version; one writes it.
+    return Policy.objects.get_or_create(
+        version=1,
+        defaults={
+            **Policy.fields_of(policy.DEFAULT_TARGETS),
+            "note": SEED_NOTE,
+            "created_at": now,
+        },
+    )
+
+
+def policy_current(*, now: datetime.datetime) -> Policy:
+    """The version new clocks take: the highest (one query; written first if there is none,
+    so that every clock names the version that set its target)."""
+    return policy_seed(now=now)[0]
+
+
+VERSION_ATTEMPTS = 3
+
+
+def policy_version_create(*, targets: Targets, note: str, author, now: datetime.datetime) -> Policy:
+    """A change to the policy, saved as the next version: new clocks take it, running ones keep
+    the version they started with."""
+
+    def create() -> Policy:
+        latest = Policy.objects.order_by("-version").values_list("version", flat=True).first()
+        with transaction.atomic():
+            return Policy.objects.create(
+                version=(latest or 0) + 1,
+                **Policy.fields_of(targets),
+                note=note,
+                created_by=author,
+                created_at=now,
+            )
+
+    for _attempt in range(VERSION_ATTEMPTS - 1):
+        try:
+            return create()
+        except IntegrityError:
+            continue  # another manager saved a version in between: take the number after it
+    return create()
+
+
+def _targets(ticket: Ticket, targets: Targets) -> dict[Metric, int]:
+    return {
+        Metric.ACKNOWLEDGEMENT: policy.acknowledgement_target(ticket.channel, targets),
+        Metric.FIRST_RESPONSE: targets.first_response,
+        Metric.STATUS_UPDATE: targets.status_update,
+        Metric.RESOLUTION: policy.resolution_target(
+            ticket.category, ticket.estimate_seconds, targets
+        ),
+    }
+
+
 def clocks_start(*, ticket: Ticket, now: datetime.datetime) -> list[Clock]:
     """Every promise of a new request: acknowledgement, first response, status update and
-    resolution, with the targets of the default policy."""
-    targets = policy.DEFAULT_TARGETS
-    clocks = [
-        _clock_new(
-            ticket=ticket,
-            metric=Metric.ACKNOWLEDGEMENT,
-            seconds=policy.acknowledgement_target(ticket.channel, targets),
-            now=now,
-        ),
-        _clock_new(
-            ticket=ticket, metric=Metric.FIRST_RESPONSE, seconds=targets.first_response, now=now
-        ),
-        _clock_new(
-            ticket=ticket, metric=Metric.STATUS_UPDATE, seconds=targets.status_update, now=now
-        ),
-        _clock_new(
-            ticket=ticket,
-            metric=Metric.RESOLUTION,
-            seconds=policy.resolution_target(ticket.category, ticket.estimate_seconds, targets),
-            now=now,
-        ),
-    ]
-    return Clock.objects.bulk_create(clocks)
+    resolution, with the targets of the current policy version (one query)."""
+    version = policy_current(now=now)
+    seconds = _targets(ticket, version.targets)
+    return Clock.objects.bulk_create(
+        [
+            _clock_new(ticket=ticket, metric=m, seconds=seconds[m], now=now, version=version)
+            for m in Metric
+        ]
+    )
 
 
 def clocks_on_public_reply(*, ticket: Ticket, now: datetime.datetime) -> None:
@@ -85,11 +161,13 @@ def clocks_on_public_reply(*, ticket: Ticket, now: datetime.datetime) -> None:
     _running(ticket).filter(metric=Metric.FIRST_RESPONSE).update(met_at=now)
     restarted = _running(ticket).filter(metric=Metric.STATUS_UPDATE).update(met_at=now)
     if restarted and ticket.status not in (Status.RESOLVED, Status.CLOSED):
+        version = policy_current(now=now)
         clock = _clock_new(
             ticket=ticket,
             metric=Metric.STATUS_UPDATE,
-            seconds=policy.DEFAULT_TARGETS.status_update,
+            seconds=version.targets.status_update,
             now=now,
+            version=version,
         )
         if ticket.status in PAUSED_STATUSES:
             _pause(clock, now=now)
@@ -97,19 +175,15 @@ def clocks_on_public_reply(*, ticket: Ticket, now: datetime.datetime) -> None:
 
 
 def _pause(clock: Clock, *, now: datetime.datetime) -> None:
-    if clock.business:
-        remaining = calendar.business_time_between(now, clock.due_at, team_calendar(clock.team))
-    else:
-        remaining = clock.due_at - now
     clock.paused_at = now
-    clock.remaining_seconds = int(remaining.total_seconds())
+    clock.remaining_seconds = int(_remaining(clock=clock, now=now).total_seconds())
 
 
 def _resume(clock: Clock, *, now: datetime.datetime) -> None:
     clock.paused_seconds += int((now - clock.paused_at).total_seconds())
     clock.due_at = _due(
         start=now,
-        seconds=max(clock.remaining_seconds, 0),
+        duration=datetime.timedelta(seconds=max(clock.remaining_seconds, 0)),
         team=clock.team,
         business=clock.business,
     )
@@ -152,18 +226,16 @@ def clocks_on_status(
 
 
 def clocks_restart(*, ticket: Ticket, now: datetime.datetime, metrics) -> None:
-    """Fresh clocks for a reopened ticket: the customer is owed a new first response."""
-    targets = policy.DEFAULT_TARGETS
-    seconds = {
-        Metric.FIRST_RESPONSE: targets.first_response,
-        Metric.STATUS_UPDATE: targets.status_update,
-        Metric.RESOLUTION: policy.resolution_target(
-            ticket.category, ticket.estimate_seconds, targets
-        ),
-    }
+    """Fresh clocks for a reopened ticket, on the current policy version: the customer is owed
+    a new first response."""
+    version = policy_current(now=now)
+    seconds = _targets(ticket, version.targets)
     _running(ticket).filter(metric__in=metrics).update(cancelled_at=now)
     Clock.objects.bulk_create(
-        [_clock_new(ticket=ticket, metric=m, seconds=seconds[m], now=now) for m in metrics]
+        [
+            _clock_new(ticket=ticket, metric=m, seconds=seconds[m], now=now, version=version)
+            for m in metrics
+        ]
     )
 
 
@@ -175,13 +247,10 @@ def clocks_move_team(*, ticket: Ticket, team: Team, now: datetime.datetime) -> N
         if clock.paused_at is not None:
             clock.team = team
             continue
-        remaining = calendar.business_time_between(now, clock.due_at, team_calendar(clock.team))
+        remaining = _remaining(clock=clock, now=now)
         clock.team = team
-        clock.due_at = (
-            calendar.add_business_time(now, remaining, team_calendar(team))
-            if remaining > datetime.timedelta(0)
-            else clock.due_at
-        )
+        if remaining > datetime.timedelta(0):
+            clock.due_at = _due(start=now, duration=remaining, team=team, business=clock.business)
     Clock.objects.bulk_update(clocks, ["team", "due_at"])
 
 
@@ -203,7 +272,8 @@ def _system_message_create(*, ticket: Ticket, body: str, now: datetime.datetime)
     )
 
 
-def acknowledgement_text(*, ticket: Ticket, language: str) -> str:
+def acknowledgement_text(*, ticket: Ticket, language: str, first_response_seconds: int) -> str:
+    """The automatic reply, promising the first response the ticket's own clock holds."""
     with translation.override(language):
         return _(
             "Thank you for contacting INTROSERV support. We have received your request "
@@ -213,7 +283,7 @@ def acknowledgement_text(*, ticket: Ticket, language: str) -> str:
         ) % {
             "reference": ticket.reference,
             "team": ticket.team.name,
-            "minutes": policy.DEFAULT_TARGETS.first_response // 60,
+            "minutes": first_response_seconds // 60,
         }
 
 
@@ -235,13 +305,22 @@ def acknowledgement_send(*, ticket_id: int, now: datetime.datetime) -> Message |
         ).update(met_at=now)
         if not claimed:
             return None
-        ticket = Ticket.objects.select_related("team", "customer__customer_profile").get(
-            pk=ticket_id
+        first_response = Clock.objects.filter(
+            ticket_id=OuterRef("pk"), metric=Metric.FIRST_RESPONSE
+        ).order_by("-started_at")
+        ticket = (
+            Ticket.objects.select_related("team", "customer__customer_profile")
+            .annotate(first_response_seconds=Subquery(first_response.values("target_seconds")[:1]))
+            .get(pk=ticket_id)
         )
         language = notifications.language_of(ticket.customer)
-        message = _system_message_create(
-            ticket=ticket, body=acknowledgement_text(ticket=ticket, language=language), now=now
+        body = acknowledgement_text(
+            ticket=ticket,
+            language=language,
+            first_response_seconds=ticket.first_response_seconds
+            or policy.DEFAULT_TARGETS.first_response,
         )
+        message = _system_message_create(ticket=ticket, body=body, now=now)
         if ticket.channel != Channel.CHAT:
             notifications.email_queue(
                 ticket=ticket, message=message, purpose="acknowledgement", now=now
@@ -426,6 +505,68 @@ def clocks_at_risk_warn(
                     context={"clock": clock, "ticket": ticket, "agent": agent},
                     language=notifications.language_of(agent),
                     purpose="at_risk",
+                    now=now,
+                    ticket=ticket,
+                )
+    return len(clocks)
+
+
+def _owners(ticket: Ticket) -> list:
+    """Who answers for a ticket: its assignee, or every active member of its team (prefetched
+    as `ticket.team.reachable_members`) while nobody has taken it."""
+    if ticket.assignee_id:
+        return [ticket.assignee] if ticket.assignee.is_active and ticket.assignee.email else []
+    return ticket.team.reachable_members
+
+
+def status_updates_remind(*, now: datetime.datetime, limit: int = SWEEP_BATCH) -> int:
+    """Remind the owners of every status update that has fallen due, once per clock.
+
+    The guide promises regular updates while work goes on; when one is owed the assignee (or,
+    unassigned, the team) gets an email. The claim on `reminded_at` with SKIP LOCKED makes an
+    overlapping sweep skip the clock, and a clock restarted by the update is a new clock.
+    Queries do not grow with the number of clocks.
+    """
+    from django.contrib.auth import get_user_model
+
+    from tickets import notifications
+
+    reachable = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .exclude(email="")
+        .select_related("customer_profile")
+        .order_by("pk")
+    )
+    with transaction.atomic():
+        clocks = list(
+            Clock.objects.filter(
+                metric=Metric.STATUS_UPDATE,
+                reminded_at__isnull=True,
+                met_at__isnull=True,
+                cancelled_at__isnull=True,
+                paused_at__isnull=True,
+                due_at__lte=now,
+            )
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("ticket__assignee__customer_profile", "ticket__team")
+            .prefetch_related(
+                Prefetch("ticket__team__members", reachable, to_attr="reachable_members")
+            )
+            .order_by("due_at")[:limit]
+        )
+        if not clocks:
+            return 0
+        Clock.objects.filter(pk__in=[c.pk for c in clocks]).update(reminded_at=now)
+        for clock in clocks:
+            ticket = clock.ticket
+            for agent in _owners(ticket):
+                notifications.staff_email_queue(
+                    to=agent.email,
+                    template="sla/email/status_update_due",
+                    context={"clock": clock, "ticket": ticket, "agent": agent},
+                    language=notifications.language_of(agent),
+                    purpose="status_update_due",
                     now=now,
                     ticket=ticket,
                 )

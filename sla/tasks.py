@@ -33,6 +33,7 @@ def sweep() -> dict:
     warned = services.clocks_at_risk_warn(
         now=now, margin_seconds=settings.SLA_WARNING_MARGIN_SECONDS
     )
+    reminded = services.status_updates_remind(now=now)
     for outbound_id in notifications.outbox_due(now=now):
         email_deliver.delay(outbound_id)
     return {
@@ -40,4 +41,5 @@ def sweep() -> dict:
         "breached": len(breached),
         "managers_notified": notified,
         "warned": warned,
+        "status_updates_reminded": reminded,
     }
