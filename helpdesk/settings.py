@@ -155,6 +155,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The SLA sweep: breaches known within seconds (peers sweep every 5 minutes or every hour).
 SLA_SWEEP_SECONDS = env.int("SLA_SWEEP_SECONDS", default=10)
 SLA_WARNING_MARGIN_SECONDS = env.int("SLA_WARNING_MARGIN_SECONDS", default=300)
+# /metrics: with a token, scrapes send `Authorization: Bearer <token>`; without, loopback only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 CELERY_BEAT_SCHEDULE = {
     "sla-sweep": {
         "task": "sla.sweep",
