@@ -2,14 +2,17 @@ from django.contrib import admin
 from django.urls import include, path
 
 from helpdesk import views
+from sla import metrics
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include("tickets.urls_api")),
     path("accounts/", include("tickets.urls_accounts")),
     path("tickets/", include(("tickets.urls_portal", "tickets"))),
+    path("dashboard/sla/", include("sla.urls")),
     path("", include("tickets.urls")),
 ]
 
