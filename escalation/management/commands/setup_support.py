@@ -14,11 +14,11 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        self.stdout.write(str(support_structure_setup()))
+        summary = support_structure_setup()
         version, created = policy_seed(now=timezone.now())
-        message = (
+        policy = (
             _("SLA policy version %(version)d written from the defaults.")
             if created
-            else _("SLA policy already in place (current version %(version)d); nothing changed.")
-        )
-        self.stdout.write(message % {"version": version.version})
+            else _("SLA policy already in place (current version %(version)d).")
+        ) % {"version": version.version}
+        self.stdout.write(f"{summary} {policy}")
