@@ -157,13 +157,21 @@ SLA_SWEEP_SECONDS = env.int("SLA_SWEEP_SECONDS", default=10)
 SLA_WARNING_MARGIN_SECONDS = env.int("SLA_WARNING_MARGIN_SECONDS", default=300)
 # /metrics: with a token, scrapes send `Authorization: Bearer <token>`; without, loopback only.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Live chat: a chat no agent takes within CHAT_WAIT_SECONDS continues as a ticket by email.
+CHAT_WAIT_SECONDS = env.int("CHAT_WAIT_SECONDS", default=300)
+CHAT_SWEEP_SECONDS = env.int("CHAT_SWEEP_SECONDS", default=15)
 CELERY_BEAT_SCHEDULE = {
     "sla-sweep": {
         "task": "sla.sweep",
         "schedule": float(SLA_SWEEP_SECONDS),
         # A sweep that waited longer than one interval is superseded by the next one.
         "options": {"expires": float(SLA_SWEEP_SECONDS)},
-    }
+    },
+    "chat-fallback": {
+        "task": "chat.fallback_sweep",
+        "schedule": float(CHAT_SWEEP_SECONDS),
+        "options": {"expires": float(CHAT_SWEEP_SECONDS)},
+    },
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -272,6 +280,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 HEALTHZ_TIMEOUT_SECONDS = 2
+# Live chat sockets (chat.consumers): per message, per connection, per user.
+CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
+CHAT_RATE_PER_SECOND = env.float("CHAT_RATE_PER_SECOND", default=5.0)
+CHAT_RATE_BURST = env.int("CHAT_RATE_BURST", default=10)
+CHAT_MAX_CONNECTIONS_PER_USER = env.int("CHAT_MAX_CONNECTIONS_PER_USER", default=10)
+CHAT_TYPING_INTERVAL_SECONDS = env.float("CHAT_TYPING_INTERVAL_SECONDS", default=2.0)
+# A socket's presence and connection entries in Redis expire unless refreshed (a third of this),
+# so a killed web process stops counting within this many seconds.
+CHAT_PRESENCE_TTL_SECONDS = env.int("CHAT_PRESENCE_TTL_SECONDS", default=60)
+CHAT_REDIS_PREFIX = env.str("CHAT_REDIS_PREFIX", default="chat")
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,54 @@
+"""Server -> client frames of the live chat (API.md, "Live chat"), rendered with the REST API's
+serializers so a message or a ticket has one shape everywhere. Synchronous: the consumer
+calls them through `database_sync_to_async`."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import prefetch_related_objects
+
+from tickets.api import CLOCKS, MessageOut, TicketOut, display_name, thread_visible_to
+from tickets.models import Message, Ticket
+from tickets.selectors import access_ticket, user_role
+
+REPLAY_BATCH = 200
+
+
+def message_frame(message: Message) -> dict:
+    frame = {"type": "message", "message": MessageOut(message).data}
+    if message.client_id:
+        frame["client_id"] = message.client_id
+    return frame
+
+
+def message_frame_for(user: AbstractBaseUser, ticket_id: int, message_id: int) -> dict | None:
+    """The frame of one message as `user` may read it; None for an internal note to a customer."""
+    message = thread_visible_to(user, Ticket(pk=ticket_id)).filter(pk=message_id).first()
+    return message_frame(message) if message is not None else None
+
+
+def replay_batch(user: AbstractBaseUser, ticket_id: int, after: int) -> list[dict]:
+    """The next messages `user` may read with id > `after`, oldest first, one batch."""
+    messages = (
+        thread_visible_to(user, Ticket(pk=ticket_id))
+        .filter(pk__gt=after)
+        .order_by("id")[:REPLAY_BATCH]
+    )
+    return [message_frame(message) for message in messages]
+
+
+def ticket_frame(user: AbstractBaseUser, ticket_id: int) -> tuple[dict, int]:
+    """The ticket frame and the ticket's team; Http404 when `user` may no longer see it."""
+    ticket = access_ticket(user, ticket_id)
+    prefetch_related_objects([ticket], CLOCKS)
+    return {"type": "ticket", "ticket": TicketOut(ticket).data}, ticket.team_id
+
+
+def person(user: AbstractBaseUser) -> dict:
+    return {"id": user.pk, "name": display_name(user), "role": user_role(user)}
+
+
+def error_frame(code: str, detail: str) -> dict:
+    return {"type": "error", "code": code, "detail": str(detail)}
+
+
+def presence_frame(agents_online: int) -> dict:
+    return {"type": "presence", "agents_online": agents_online}
