@@ -7,6 +7,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.exceptions import NotFound
 from rest_framework.routers import SimpleRouter
 
+from chat.api import ChatCreateView
 from tickets import api
 
 app_name = "api"
@@ -28,6 +29,7 @@ v1 = [
     path("auth/token/", api.TokenView.as_view(), name="auth-token"),
     path("teams/", api.TeamListView.as_view(), name="team-list"),
     path("attachments/<int:pk>/", api.AttachmentDownloadView.as_view(), name="attachment-download"),
+    path("chats/", ChatCreateView.as_view(), name="chat-create"),
     path("sla/", include("sla.urls_api")),
     path("", include(router.urls)),
 ]
