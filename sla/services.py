@@ -525,7 +525,8 @@ def status_updates_remind(*, now: datetime.datetime, limit: int = SWEEP_BATCH) -
     The guide promises regular updates while work goes on; when one is owed the assignee (or,
     unassigned, the team) gets an email. The claim on `reminded_at` with SKIP LOCKED makes an
     overlapping sweep skip the clock, and a clock restarted by the update is a new clock.
-    Queries do not grow with the number of clocks.
+    Reading the clocks and their owners costs the same queries however many are due; each
+    email is one row in the outbox.
     """
     from django.contrib.auth import get_user_model
 

@@ -5,6 +5,8 @@ import datetime
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from sla import tasks as sla_tasks
 from sla.models import Clock
@@ -145,3 +147,22 @@ def test_the_beat_sweep_sends_the_reminders(clock, support):
     assert result["status_updates_reminded"] == 1
     assert sla_tasks.sweep()["status_updates_reminded"] == 0
     assert len(reminders()) == 1
+
+
+def test_reading_the_due_clocks_and_their_owners_does_not_grow_with_them(clock, support):
+    make_agent(username="alice", teams=(support,))
+    make_agent(username="bob", teams=(support,))
+    carla = make_agent(username="carla", teams=(support,))
+
+    def reads(tickets: int, at: datetime.datetime) -> int:
+        clock.move_to(at - 4 * HOUR)
+        for n in range(tickets):
+            ticket = make_ticket(now=at - 4 * HOUR)
+            if n % 2:
+                ticket_assign(ticket_id=ticket.pk, actor=carla, assignee_id=None, now=at)
+        clock.move_to(at)
+        with CaptureQueriesContext(connection) as queries:
+            assert status_updates_remind(now=at) == tickets
+        return len([q for q in queries if not q["sql"].startswith("INSERT")])
+
+    assert reads(2, DUE) == reads(6, DUE + 24 * HOUR)
