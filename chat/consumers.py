@@ -116,8 +116,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.kinds = frozenset(message_kinds_visible_to(self.user))
         self.person = await database_sync_to_async(frames.person)(self.user)
         open_sockets = await presence.connection_open(self.user.pk, self.channel_name)
-        self.registered = True
         if open_sockets > settings.CHAT_MAX_CONNECTIONS_PER_USER:
+            await presence.connection_close(self.user.pk, self.channel_name)
             await self.send_json(
                 frames.error_frame(
                     "too_many_connections", _("You have too many chat windows open.")
@@ -125,6 +125,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             )
             await self.close(code=CLOSE_TOO_MANY)
             return
+        self.registered = True
         self.bucket = TokenBucket(settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST)
         self.typing_at = float("-inf")
         self.replayed: set[int] = set()

@@ -57,7 +57,10 @@ def other_agent(structure):
 def chat_a(customer_a):
     """Customer A's live chat: a ticket on the chat channel with its first message."""
     return factories.make_ticket(
-        customer=customer_a, subject="Live chat", body="Hello, is anyone there?", channel=Channel.CHAT
+        customer=customer_a,
+        subject="Live chat",
+        body="Hello, is anyone there?",
+        channel=Channel.CHAT,
     )
 
 
@@ -93,9 +96,11 @@ class Socket:
                 return frame
 
     async def close_code(self, timeout: float = TIMEOUT) -> int | None:
+        """The code the server closed with; the client side is then disconnected too."""
         while True:
             output = await self.communicator.receive_output(timeout)
             if output["type"] == "websocket.close":
+                await self.communicator.disconnect()
                 return output.get("code")
 
     async def nothing(self, kind: str | None = None, timeout: float = 0.5) -> bool:
