@@ -14,12 +14,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
 )
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.utils import floatToGoString
 
 from escalation.models import Team
 from sla import selectors
@@ -103,7 +105,7 @@ class SlaCollector:
             "helpdesk_sla_acknowledgement_latency_seconds",
             "From a request's arrival to its automatic acknowledgement.",
             buckets=[
-                *((str(bound), count) for bound, count in latency["buckets"].items()),
+                *((floatToGoString(bound), n) for bound, n in latency["buckets"].items()),
                 ("+Inf", latency["count"]),
             ],
             sum_value=latency["sum_seconds"],
@@ -147,4 +149,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
         raise Http404("No such page.")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SlaCollector())
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    # The classic text format, or OpenMetrics when the scraper asks for it, as the library's
+    # own exporters answer.
+    encoder, content_type = choose_encoder(request.headers.get("Accept"))
+    return HttpResponse(encoder(registry), content_type=content_type)
