@@ -201,6 +201,7 @@ AUTOMATIC_PURPOSES = {
     "escalation": "auto-generated",
     "breach_alert": "auto-generated",
     "at_risk": "auto-generated",
+    "status_update_due": "auto-generated",
 }
 RETRY_BACKOFF_SECONDS = 30
 SMTP_TIMEOUT_SECONDS = 30
