@@ -527,7 +527,7 @@ class TicketAdmin(admin.ModelAdmin):
         thread = list(
             ticket.messages.select_related("author").prefetch_related("attachments").all()
         )
-        clocks = list(ticket.clocks.order_by("due_at"))
+        clocks = list(ticket.clocks.select_related("policy").order_by("due_at"))
         others = list(
             tickets_visible_to(request.user)
             .filter(customer_id=ticket.customer_id)
