@@ -148,6 +148,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
+# Acknowledge on receipt unless a task opts in: only idempotent tasks (a conditional claim in
+# the service) set acks_late, since a redelivered message runs the task again.
+CELERY_TASK_ACKS_LATE = False
+# A late-acked task still running when the broker connection drops is redelivered anyway:
+# stop it rather than let two copies run at once.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="helpdesk")
