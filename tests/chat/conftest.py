@@ -27,8 +27,18 @@ def private_redis_keys(settings):
     settings.CHAT_REDIS_PREFIX = f"chat-test-{uuid.uuid4().hex}"
 
 
+@pytest.fixture(autouse=True)
+def private_throttles(settings):
+    """Throttle counters live in the real Redis cache: a key prefix per test."""
+    default = settings.CACHES["default"]
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**default, "KEY_PREFIX": f"{default.get('KEY_PREFIX', '')}-{uuid.uuid4().hex}"},
+    }
+
+
 @pytest.fixture
-def structure(transactional_db):
+def structure(db):
     support_structure_setup()
     return {team.slug: team for team in Team.objects.all()}
 
