@@ -155,6 +155,7 @@ class ClockAdmin(VisibleTicketsMixin, admin.ModelAdmin):
         "team",
         "business",
         "target_seconds",
+        "policy",
         "started_at",
         "due_at",
         "met_at",
@@ -164,6 +165,7 @@ class ClockAdmin(VisibleTicketsMixin, admin.ModelAdmin):
         "paused_seconds",
         "remaining_seconds",
         "warned_at",
+        "reminded_at",
     ]
 
 
