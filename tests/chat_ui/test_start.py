@@ -75,3 +75,9 @@ def test_the_ticket_page_carries_the_live_conversation(client, customer):
     assert "/static/js/chat.js" in html
     # The plain form is still there for browsers without JavaScript or sockets.
     assert 'name="body"' in html and f'action="/tickets/{ticket.pk}/"' in html
+
+
+def test_the_way_in_for_customers_and_agents(client, customer, agent):
+    assert 'href="/chat/"' in client.get("/").content.decode()
+    client.force_login(agent)
+    assert f'href="{reverse("chat_console:console")}"' in client.get("/admin/").content.decode()
