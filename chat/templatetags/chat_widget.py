@@ -13,7 +13,10 @@ register = template.Library()
 def _strings() -> dict[str, str]:
     strings = {
         "connecting": gettext("Connecting to the live chat…"),
-        "live": gettext("Live: new messages appear here as they arrive."),
+        "live": gettext(
+            "Live: new messages appear here as they arrive. Enter sends, Shift+Enter starts "
+            "a new line."
+        ),
         "reconnecting": gettext("Connection lost. Reconnecting…"),
         "unavailable": gettext(
             "Live updates are not available. The form below still sends your message; "

@@ -108,6 +108,14 @@
     Array.prototype.forEach.call(this.thread.querySelectorAll('[id^="message-"]'), function (el) {
       self.lastId = Math.max(self.lastId, messageIdOf(el));
     });
+    // Read receipts name the last message someone else wrote (data-chat-incoming picks those
+    // out of the page's own markup), never one's own.
+    this.lastIncomingId = 0;
+    if (data.chatIncoming) {
+      Array.prototype.forEach.call(this.thread.querySelectorAll(data.chatIncoming), function (el) {
+        self.lastIncomingId = Math.max(self.lastIncomingId, messageIdOf(el));
+      });
+    }
     // Set now, before anything arrives, so that screen readers announce what is added.
     this.thread.setAttribute("aria-live", "polite");
     this.thread.setAttribute("aria-relevant", "additions");
@@ -389,6 +397,9 @@
     if (document.getElementById("message-" + message.id)) {
       return;
     }
+    if (!mine) {
+      this.lastIncomingId = Math.max(this.lastIncomingId, message.id);
+    }
     var node = this.render(message);
     var nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 200;
     this.thread.appendChild(node);
@@ -492,7 +503,7 @@
     if (document.visibilityState !== "visible" || !this.isOpen()) {
       return;
     }
-    var last = this.lastId;
+    var last = this.lastIncomingId;
     if (last > this.lastReadSent && this.send({ type: "read", message: last })) {
       this.lastReadSent = last;
     }
