@@ -1,0 +1,275 @@
+"""The acknowledgement goes out exactly once, on PostgreSQL, with a real Celery worker.
+
+500 tickets wait for a worker that is not running yet, each with its on-commit task and a
+duplicate delivery. The worker starts while two sweeps race it (and each other) on their own
+connections; it is killed with SIGKILL while acknowledging; a new worker takes the queue, the
+sweeps take what the dead one held, and those held tasks come back as Redis redelivers them
+after the visibility timeout. Every ticket ends with one acknowledgement (one system message,
+one email), its clock met within its target, and no breach.
+
+Polling the database with a bounded timeout waits for the external worker; no deadline here
+depends on it (deadlines are in test_deadlines.py, on time-machine).
+"""
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from escalation.services import support_structure_setup
+from helpdesk.celery import app
+from sla import services as sla_services
+from sla import tasks as sla_tasks
+from sla.models import Breach, Clock
+from sla.policy import Metric, acknowledgement_target
+from tests.factories import make_customer
+from tickets.models import Category, Channel, Message, Ticket
+from tickets.services import ticket_open
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+TICKETS = 500
+TIMEOUT = 60  # seconds to wait for the worker in each step; a pass takes far less
+# kombu's Redis transport keeps a delivered, not yet acknowledged message here until the
+# worker acknowledges it, or the visibility timeout puts it back on its queue.
+UNACKED, UNACKED_INDEX = "unacked", "unacked_index"
+
+
+class Worker:
+    """`celery worker --pool=prefork -c 2` on the test database and a private queue."""
+
+    def __init__(self, *, queue: str, log: Path):
+        self.queue, self.log = queue, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Worker":
+        db = connection.settings_dict
+        database_url = "postgres://{}:{}@{}:{}/{}".format(
+            urllib.parse.quote(db["USER"] or "", safe=""),
+            urllib.parse.quote(db["PASSWORD"] or "", safe=""),
+            db["HOST"] or "127.0.0.1",
+            db["PORT"] or 5432,
+            db["NAME"],  # the test database pytest-django created
+        )
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "helpdesk.settings_test",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": settings.REDIS_URL,
+            "CELERY_QUEUE": self.queue,
+            "EMAIL_URL": "memorymail://",
+        }
+        command = [sys.executable, "-m", "celery", "-A", "helpdesk", "worker"]
+        command += ["--pool=prefork", "-c", "2", "-Q", self.queue, "--loglevel=INFO"]
+        command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        with self.log.open("ab") as log:
+            # Its own process group: SIGKILL reaches the pool's children too.
+            self.proc = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+            )
+        return self
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@pytest.fixture
+def queue():
+    """A queue of this test alone, for the tasks this process enqueues and the worker's."""
+    name = f"sla-exactly-once-{uuid.uuid4().hex[:8]}"
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    default = app.conf.task_default_queue
+    app.conf.task_default_queue = name  # read by the router on every send
+    yield name
+    app.conf.task_default_queue = default
+    broker.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
+    for tag, _routing_key in held_by_workers(broker, name):
+        broker.hdel(UNACKED, tag)
+        broker.zrem(UNACKED_INDEX, tag)
+
+
+@pytest.fixture
+def workers(queue, tmp_path):
+    started: list[Worker] = []
+
+    def start() -> Worker:
+        started.append(Worker(queue=queue, log=tmp_path / "worker.log").start())
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def held_by_workers(broker: redis.Redis, queue: str) -> list[tuple[bytes, str]]:
+    """Messages of `queue` delivered to a worker and not acknowledged (acks_late: until the
+    task returns)."""
+    held = []
+    for tag, payload in broker.hgetall(UNACKED).items():
+        _message, _exchange, routing_key = json.loads(payload)
+        if routing_key == queue:
+            held.append((tag, routing_key))
+    return held
+
+
+def redeliver_held(broker: redis.Redis, queue: str) -> int:
+    """What Redis does to a dead worker's messages once the visibility timeout (an hour)
+    passes: put them back on the queue for another worker."""
+    count = 0
+    for tag, payload in broker.hgetall(UNACKED).items():
+        message, _exchange, routing_key = json.loads(payload)
+        if routing_key == queue:
+            broker.lpush(queue, json.dumps(message))
+            broker.hdel(UNACKED, tag)
+            broker.zrem(UNACKED_INDEX, tag)
+            count += 1
+    return count
+
+
+def tickets_open(n: int, *, customers, ago: dt.timedelta) -> list[int]:
+    """`n` tickets through `ticket_open`, opened `ago` and committed together: their on-commit
+    acknowledgement tasks reach the broker in one burst, as after a busy minute."""
+    with transaction.atomic():
+        return [
+            ticket_open(
+                customer=customers[i % len(customers)],
+                subject=f"Ticket {i}",
+                body="The server does not answer.",
+                category=Category.VPS,
+                channel=Channel.WEB,
+                now=timezone.now() - ago,
+            ).pk
+            for i in range(n)
+        ]
+
+
+def acknowledged(ticket_ids: list[int]) -> int:
+    return Clock.objects.filter(
+        ticket_id__in=ticket_ids, metric=Metric.ACKNOWLEDGEMENT, met_at__isnull=False
+    ).count()
+
+
+def wait_until(condition, what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting until {what}")
+        time.sleep(0.05)
+
+
+class Sweeps:
+    """Two beats' sweeps overlapping, each in its own thread with its own connection, running
+    the sweep task function again and again until every acknowledgement is out."""
+
+    def __init__(self, ticket_ids: list[int]):
+        self.ticket_ids = ticket_ids
+        self.acknowledged = 0
+        self.errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run) for _ in range(2)]
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        try:
+            while time.monotonic() < deadline:
+                result = sla_tasks.sweep()
+                with self._lock:
+                    self.acknowledged += result["acknowledged"]
+                if acknowledged(self.ticket_ids) == len(self.ticket_ids):
+                    return
+                # The beat's pace is 10 s; a pause keeps the emails each sweep resends few.
+                time.sleep(1)
+        except BaseException as exc:
+            self.errors.append(exc)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> "Sweeps":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for thread in self.threads:
+            thread.join(TIMEOUT)
+        assert not self.errors, self.errors
+
+
+def assert_acknowledged_exactly_once(ticket_ids: list[int]) -> None:
+    target = dt.timedelta(seconds=acknowledgement_target(Channel.WEB))
+    tickets = Ticket.objects.filter(pk__in=ticket_ids).annotate(
+        system=Count("messages", filter=Q(messages__kind=Message.Kind.SYSTEM), distinct=True),
+        emails=Count(
+            "outbound_emails", filter=Q(outbound_emails__purpose="acknowledgement"), distinct=True
+        ),
+    )
+    counts = {(t.system, t.emails) for t in tickets}
+    assert counts == {(1, 1)}, "each ticket: one acknowledgement message and one email"
+    clocks = Clock.objects.filter(ticket_id__in=ticket_ids, metric=Metric.ACKNOWLEDGEMENT)
+    assert clocks.count() == len(ticket_ids)
+    for clock in clocks:
+        assert clock.met_at is not None
+        assert clock.met_at - clock.started_at <= target, clock
+    assert not Breach.objects.filter(ticket_id__in=ticket_ids).exists()
+
+
+def test_each_ticket_is_acknowledged_once_despite_duplicates_racing_sweeps_and_a_killed_worker(
+    queue, workers
+):
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    support_structure_setup()
+    customers = [make_customer() for _ in range(10)]
+
+    # The tickets were opened ten seconds ago while no worker ran: the sweeps, which leave a
+    # new ticket five seconds to its task, may take every one of them too.
+    tickets = tickets_open(TICKETS, customers=customers, ago=dt.timedelta(seconds=10))
+    for ticket_id in tickets:
+        sla_tasks.acknowledgement_send.delay(ticket_id)  # the same task, delivered twice
+    assert broker.llen(queue) == 2 * TICKETS
+
+    worker = workers()
+    with Sweeps(tickets) as sweeps:
+        # The worker dies mid-stream: no chance to roll back, to acknowledge its messages or
+        # to enqueue the emails of what it committed.
+        wait_until(lambda: acknowledged(tickets) >= TICKETS // 5, "acknowledging is under way")
+        worker.kill()
+        assert acknowledged(tickets) < TICKETS, "killed after the work was done: nothing proven"
+        assert held_by_workers(broker, queue), "the dead worker held tasks it never finished"
+        workers()
+        wait_until(lambda: acknowledged(tickets) == TICKETS, "every ticket is acknowledged")
+    # An hour later Redis hands the dead worker's tasks to the live one: nothing to claim.
+    assert redeliver_held(broker, queue) > 0
+    wait_until(
+        lambda: broker.llen(queue) == 0 and not held_by_workers(broker, queue),
+        "the workers have run every delivery",
+    )
+
+    assert_acknowledged_exactly_once(tickets)
+    assert not sla_services.acknowledgements_missing(now=timezone.now(), grace_seconds=0)
+    # Both the sweeps and the workers won claims: the race did take place.
+    assert 0 < sweeps.acknowledged < TICKETS
