@@ -1,7 +1,7 @@
 """Reads shared by every interface. Who may see a ticket is decided here, once."""
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from escalation.models import TeamMembership
@@ -43,10 +43,12 @@ def tickets_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Ticke
     if role in (Role.ADMIN, Role.MANAGER):
         return tickets
     if role == Role.AGENT:
-        in_my_teams = TeamMembership.objects.filter(team_id=OuterRef("team_id"), user_id=user.pk)
-        worked_on = Assignment.objects.filter(ticket_id=OuterRef("pk"), agent_id=user.pk)
+        # Uncorrelated IN, not EXISTS per row: PostgreSQL hashes each list once, so the
+        # planner can walk an ordered index and stop at a page (bench/lists.py).
+        my_teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
+        worked_on = Assignment.objects.filter(agent_id=user.pk).values("ticket_id")
         return tickets.filter(
-            Q(Exists(in_my_teams)) | Q(assignee_id=user.pk) | Q(Exists(worked_on))
+            Q(team_id__in=my_teams) | Q(assignee_id=user.pk) | Q(pk__in=worked_on)
         )
     if role == Role.CUSTOMER:
         return tickets.filter(customer_id=user.pk)
