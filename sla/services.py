@@ -305,6 +305,18 @@ def acknowledgement_send(*, ticket_id: int, now: datetime.datetime) -> Message |
         ).update(met_at=now)
         if not claimed:
             return None
+        # Sent after its deadline (the worker or the beat was down): the sweep never sees a
+        # met clock, so the missed promise is recorded here, with the claim.
+        _breaches_create(
+            Clock.objects.filter(
+                ticket_id=ticket_id,
+                metric=Metric.ACKNOWLEDGEMENT,
+                met_at=now,
+                due_at__lt=now,
+                breached_at__isnull=True,
+            ).only("id", "ticket_id", "team_id", "metric", "due_at"),
+            now=now,
+        )
         first_response = Clock.objects.filter(
             ticket_id=OuterRef("pk"), metric=Metric.FIRST_RESPONSE
         ).order_by("-started_at")
@@ -357,14 +369,39 @@ def acknowledgements_missing(*, now: datetime.datetime, grace_seconds: int = 5):
 SWEEP_BATCH = 500
 
 
+def _breaches_create(clocks, *, now: datetime.datetime) -> None:
+    """Mark `clocks` breached at `now` and record their Breach rows; a clock already marked
+    keeps its first detection."""
+    from sla.models import Breach
+
+    clocks = list(clocks)
+    if not clocks:
+        return
+    Clock.objects.filter(pk__in=[c.pk for c in clocks], breached_at__isnull=True).update(
+        breached_at=now
+    )
+    Breach.objects.bulk_create(
+        [
+            Breach(
+                clock_id=c.pk,
+                ticket_id=c.ticket_id,
+                team_id=c.team_id,
+                metric=c.metric,
+                due_at=c.due_at,
+                detected_at=now,
+            )
+            for c in clocks
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def breaches_record(*, now: datetime.datetime, limit: int = SWEEP_BATCH) -> list[int]:
     """Mark every running clock past due as breached, once, and record a Breach.
 
     Safe to run concurrently with itself: rows are taken with SKIP LOCKED and the UPDATE is
     conditional, so two sweeps never record the same breach twice.
     """
-    from sla.models import Breach
-
     with transaction.atomic():
         clocks = list(
             clocks_open_due(now=now)
@@ -374,23 +411,7 @@ def breaches_record(*, now: datetime.datetime, limit: int = SWEEP_BATCH) -> list
         )
         if not clocks:
             return []
-        Clock.objects.filter(pk__in=[c.pk for c in clocks], breached_at__isnull=True).update(
-            breached_at=now
-        )
-        Breach.objects.bulk_create(
-            [
-                Breach(
-                    clock_id=c.pk,
-                    ticket_id=c.ticket_id,
-                    team_id=c.team_id,
-                    metric=c.metric,
-                    due_at=c.due_at,
-                    detected_at=now,
-                )
-                for c in clocks
-            ],
-            ignore_conflicts=True,
-        )
+        _breaches_create(clocks, now=now)
         late_resolutions = [c.ticket_id for c in clocks if c.metric == Metric.RESOLUTION]
         for ticket in Ticket.objects.filter(pk__in=late_resolutions).select_related(
             "team", "customer__customer_profile"

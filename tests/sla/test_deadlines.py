@@ -326,3 +326,64 @@ def test_a_ticket_moved_while_paused_resumes_with_its_remaining_time_on_the_new_
     due = at(CET, 2026, 1, 13, 9, 20)
     assert_no_breach_at(ticket, at(CET, 2026, 1, 12, 18, 20))  # on the wall clock
     assert_breached_exactly_at(ticket, due)
+
+
+# --- An acknowledgement sent late ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("late", "breached"), [(0, False), (1, True), (60, True)])
+def test_an_acknowledgement_sent_after_its_deadline_is_a_breach_recorded_once(
+    teams, late, breached
+):
+    # The on-commit task was lost and the worker and the beat were down: whoever sends the
+    # acknowledgement after its two minutes has missed the promise, and it must show.
+    manager = make_agent(manager=True)
+    opened = at(UTC, 2026, 1, 13, 10, 0)
+    with time_machine.travel(opened, tick=False):
+        ticket = ticket_open(
+            customer=make_customer(),
+            subject="Help",
+            body="Please look into it.",
+            category=Category.VPS,
+            channel=Channel.WEB,
+            now=timezone.now(),
+        )
+    due = opened + 2 * MINUTE
+    sent = due + late * SECOND
+    with time_machine.travel(sent, tick=False):
+        assert sla_tasks.acknowledgement_send(ticket.pk)
+        assert not sla_tasks.acknowledgement_send(ticket.pk)  # a duplicate delivery
+    sweep(sent + 10 * SECOND)
+    sweep(sent + 20 * SECOND)
+
+    ack = clock(ticket, Metric.ACKNOWLEDGEMENT)
+    assert ack.met_at == sent
+    assert system_messages(ticket) == 1
+    if not breached:
+        assert ack.breached_at is None
+        assert breaches(ticket, Metric.ACKNOWLEDGEMENT) == []
+        return
+    assert ack.breached_at == sent
+    [breach] = breaches(ticket, Metric.ACKNOWLEDGEMENT)
+    assert (breach.due_at, breach.detected_at, breach.late_seconds) == (due, sent, late)
+    [alert] = OutboundEmail.objects.filter(purpose="breach_alert")
+    assert alert.to == manager.email
+
+
+def test_an_acknowledgement_the_sweep_makes_good_late_is_a_breach_too(teams):
+    opened = at(UTC, 2026, 1, 13, 10, 0)
+    with time_machine.travel(opened, tick=False):
+        ticket = ticket_open(
+            customer=make_customer(),
+            subject="Help",
+            body="Please look into it.",
+            category=Category.VPS,
+            channel=Channel.WEB,
+            now=timezone.now(),
+        )
+    # The first beat after three minutes of outage sends it, and records the miss.
+    assert sweep(opened + 3 * MINUTE)["acknowledged"] == 1
+    sweep(opened + 3 * MINUTE + 10 * SECOND)
+    assert system_messages(ticket) == 1
+    [breach] = breaches(ticket, Metric.ACKNOWLEDGEMENT)
+    assert breach.detected_at == opened + 3 * MINUTE
