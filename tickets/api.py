@@ -157,10 +157,14 @@ class ClockOut(serializers.Serializer):
 
 @extend_schema_serializer(component_name="Sla")
 class SlaOut(serializers.Serializer):
+    # Renders a ticket (source="*"), from its clocks prefetched with `CLOCKS`.
     acknowledgement = ClockOut(allow_null=True)
     first_response = ClockOut(allow_null=True)
     status_update = ClockOut(allow_null=True)
     resolution = ClockOut(allow_null=True)
+
+    def to_representation(self, ticket: Ticket) -> dict:
+        return super().to_representation(sla_of(ticket))
 
 
 CLOCKS = Prefetch(
@@ -183,7 +187,8 @@ class TicketOut(serializers.ModelSerializer):
     team = TeamBriefOut()
     assignee = PersonOut(allow_null=True)
     customer = PersonOut()
-    sla = serializers.SerializerMethodField()
+    # Bound once per list, not a new serializer per ticket (a quarter of a page's time).
+    sla = SlaOut(source="*", read_only=True)
 
     class Meta:
         model = Ticket
@@ -205,10 +210,6 @@ class TicketOut(serializers.ModelSerializer):
             "sla",
         ]
         read_only_fields = fields
-
-    @extend_schema_field(SlaOut)
-    def get_sla(self, ticket: Ticket):
-        return SlaOut(sla_of(ticket)).data
 
 
 @extend_schema_serializer(component_name="Attachment")
