@@ -36,5 +36,11 @@ messages: $(INSTALLED)
 	$(BIN)/python manage.py makemessages -d djangojs -l it --ignore=.venv --ignore=var --ignore=staticfiles
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
+## Benchmarks (bench/RESULTS.md) on PostgreSQL and Redis at 127.0.0.1: each creates and drops
+## its own database hd_bench_<name>. A few minutes; BENCH_ARGS="--name me --redis-db 5".
+bench: $(INSTALLED)
+	$(BIN)/python -m bench.tickets_create $(BENCH_ARGS)
+	$(BIN)/python -m bench.lists $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var staticfiles
