@@ -19,6 +19,7 @@ one the beat runs every 10 s. The figures must not grow with the number of ticke
 
 import argparse
 import datetime
+import json
 import statistics
 import time
 from contextlib import contextmanager
@@ -114,11 +115,36 @@ class StepTimer:
 
 @contextmanager
 def captured():
-    from django.db import connection
+    from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 
+    reset_queries()  # the log keeps 9000 statements; a count across its limit would be wrong
     with CaptureQueriesContext(connection) as context:
         yield context
+
+
+def plans_of(statements: list[str]) -> list[tuple[float, str, str]]:
+    """EXPLAIN ANALYZE of each statement, in a transaction rolled back (an UPDATE in the list
+    runs but changes nothing): execution ms, the statement's start, the indexes it read."""
+    import re
+
+    from django.db import connection, transaction
+
+    plans = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        for sql in statements:
+            if not sql.lstrip().startswith(("SELECT", "UPDATE", "WITH")):
+                continue
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
+            plan = cursor.fetchone()[0][0]
+            text = json.dumps(plan["Plan"])
+            indexes = sorted(set(re.findall(r'"Index Name": "([^"]+)"', text)))
+            scans = sorted(set(re.findall(r'"Node Type": "(Seq Scan)"', text)))
+            plans.append(
+                (plan["Execution Time"], " ".join(sql.split())[:70], ", ".join(indexes + scans))
+            )
+        transaction.set_rollback(True)
+    return plans
 
 
 def due_read_plan(now: datetime.datetime) -> tuple[str, float, bool]:
@@ -187,6 +213,7 @@ def sweep_round(ids: list[int], timer: StepTimer) -> dict:
     with captured() as queries:
         tasks.sweep()
     idle_statements = len(queries)
+    idle_plans = plans_of([q["sql"] for q in queries.captured_queries])
     for _ in range(5):
         call_started = time.perf_counter()
         tasks.sweep()
@@ -206,6 +233,7 @@ def sweep_round(ids: list[int], timer: StepTimer) -> dict:
         "idle_ms": statistics.median(idle),
         "idle_statements": idle_statements,
         "idle_steps": idle_steps,
+        "idle_plans": idle_plans,
     }
 
 
@@ -255,6 +283,9 @@ def size_run(tickets: int, args, timer: StepTimer) -> list[dict]:
         if number == 1 or args.plans:
             print("  due-clock read, EXPLAIN (ANALYZE, BUFFERS):")
             print("\n".join("    " + line for line in result["plan"].splitlines()))
+            print("  idle sweep, each statement (EXPLAIN ANALYZE ms, indexes read):")
+            for ms, sql, indexes in result["idle_plans"]:
+                print(f"    {ms:8.2f}  {sql:70}  {indexes}")
     return rounds
 
 
