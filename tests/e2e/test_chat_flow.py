@@ -32,7 +32,6 @@ from tickets.services import ticket_reply
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.postgres,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed"),
     pytest.mark.django_db(transaction=True),
 ]
