@@ -76,6 +76,21 @@ def _running(ticket: Ticket) -> QuerySet[Clock]:
     return Clock.objects.filter(ticket=ticket, met_at__isnull=True, cancelled_at__isnull=True)
 
 
+def _meet(clocks: QuerySet[Clock], *, now: datetime.datetime) -> int:
+    """Meet the running `clocks` at `now`; how many were met.
+
+    One met after its deadline missed its promise: unless a sweep saw it in between (they run
+    every few seconds), its breach is recorded here, or the miss would count as kept.
+    """
+    _breaches_create(
+        clocks.filter(breached_at__isnull=True, paused_at__isnull=True, due_at__lt=now).only(
+            "id", "ticket_id", "team_id", "metric", "due_at"
+        ),
+        now=now,
+    )
+    return clocks.update(met_at=now)
+
+
 # --- The policy: versions of the targets -------------------------------------------------------
 
 SEED_NOTE = "API.md defaults"
@@ -158,8 +173,8 @@ def clocks_start(*, ticket: Ticket, now: datetime.datetime) -> list[Clock]:
 def clocks_on_public_reply(*, ticket: Ticket, now: datetime.datetime) -> None:
     """A human agent's public message meets the first response and restarts the status-update
     clock while work goes on."""
-    _running(ticket).filter(metric=Metric.FIRST_RESPONSE).update(met_at=now)
-    restarted = _running(ticket).filter(metric=Metric.STATUS_UPDATE).update(met_at=now)
+    _meet(_running(ticket).filter(metric=Metric.FIRST_RESPONSE), now=now)
+    restarted = _meet(_running(ticket).filter(metric=Metric.STATUS_UPDATE), now=now)
     if restarted and ticket.status not in (Status.RESOLVED, Status.CLOSED):
         version = policy_current(now=now)
         clock = _clock_new(
@@ -203,7 +218,7 @@ def clocks_on_status(
     new_status = ticket.status
     running = _running(ticket)
     if new_status in (Status.RESOLVED, Status.CLOSED):
-        running.filter(metric=Metric.RESOLUTION).update(met_at=now)
+        _meet(running.filter(metric=Metric.RESOLUTION), now=now)
         running.exclude(metric__in=[Metric.ACKNOWLEDGEMENT, Metric.RESOLUTION]).update(
             cancelled_at=now
         )
@@ -297,26 +312,19 @@ def acknowledgement_send(*, ticket_id: int, now: datetime.datetime) -> Message |
     from tickets import notifications
 
     with transaction.atomic():
-        claimed = Clock.objects.filter(
-            ticket_id=ticket_id,
-            metric=Metric.ACKNOWLEDGEMENT,
-            met_at__isnull=True,
-            cancelled_at__isnull=True,
-        ).update(met_at=now)
-        if not claimed:
-            return None
-        # Sent after its deadline (the worker or the beat was down): the sweep never sees a
-        # met clock, so the missed promise is recorded here, with the claim.
-        _breaches_create(
+        # Sent after its deadline (the worker or the beat was down), the miss is recorded
+        # with the claim: the sweep never sees a met clock.
+        claimed = _meet(
             Clock.objects.filter(
                 ticket_id=ticket_id,
                 metric=Metric.ACKNOWLEDGEMENT,
-                met_at=now,
-                due_at__lt=now,
-                breached_at__isnull=True,
-            ).only("id", "ticket_id", "team_id", "metric", "due_at"),
+                met_at__isnull=True,
+                cancelled_at__isnull=True,
+            ),
             now=now,
         )
+        if not claimed:
+            return None
         first_response = Clock.objects.filter(
             ticket_id=OuterRef("pk"), metric=Metric.FIRST_RESPONSE
         ).order_by("-started_at")

@@ -23,7 +23,7 @@ from sla.models import Breach, Clock
 from sla.policy import Metric
 from tests.factories import make_agent, make_customer
 from tickets.models import Category, Channel, Message, OutboundEmail, Status, Ticket
-from tickets.services import ticket_open, ticket_reply
+from tickets.services import ticket_open, ticket_reply, ticket_resolve
 
 pytestmark = pytest.mark.django_db
 
@@ -387,3 +387,37 @@ def test_an_acknowledgement_the_sweep_makes_good_late_is_a_breach_too(teams):
     assert system_messages(ticket) == 1
     [breach] = breaches(ticket, Metric.ACKNOWLEDGEMENT)
     assert breach.detected_at == opened + 3 * MINUTE
+
+
+# --- A promise kept late, between two sweeps -------------------------------------------------
+
+
+@pytest.mark.parametrize(("late", "breached"), [(0, False), (1, True)])
+def test_a_first_response_and_a_resolution_given_after_their_deadline_are_breaches(
+    teams, first_line_agent, late, breached
+):
+    # No sweep runs between the deadline and the answer (they run every 10 s): the answer
+    # itself must record that the promise was missed, or it would count as kept.
+    opened = at(UTC, 2026, 1, 13, 10, 0)
+    ticket = open_ticket(when=opened, category=Category.BILLING)  # 30 minutes to resolve
+    first_response = opened + 10 * MINUTE + late * SECOND
+    reply(ticket, author=first_line_agent, when=first_response)
+    resolved = opened + 30 * MINUTE + late * SECOND
+    with time_machine.travel(resolved, tick=False):
+        ticket_resolve(
+            ticket_id=ticket.pk, actor=first_line_agent, summary="Refunded.", now=timezone.now()
+        )
+    sweep(resolved + 10 * SECOND)
+
+    for metric, met in ((Metric.FIRST_RESPONSE, first_response), (Metric.RESOLUTION, resolved)):
+        kept = Clock.objects.get(ticket=ticket, metric=metric)
+        assert kept.met_at == met
+        if not breached:
+            assert kept.breached_at is None
+            assert breaches(ticket, metric) == []
+            continue
+        [breach] = breaches(ticket, metric)
+        assert (breach.detected_at, breach.late_seconds) == (met, late)
+        assert kept.breached_at == met
+    # A promise met, late or not, gets no delay notice afterwards.
+    assert system_messages(ticket) == 1
