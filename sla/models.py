@@ -187,6 +187,15 @@ class Clock(models.Model):
                     paused_at__isnull=True,
                 ),
             ),
+            # The SLA summary reads clocks by when they ended, over a window: only ended ones.
+            models.Index(
+                fields=["met_at"], name="clock_met_idx", condition=Q(met_at__isnull=False)
+            ),
+            models.Index(
+                fields=["breached_at"],
+                name="clock_breached_idx",
+                condition=Q(breached_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
