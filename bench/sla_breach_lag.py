@@ -25,12 +25,14 @@ from bench.sla_sweep import AS_LIVE_SQL, DUE_CANDIDATES_SQL
 
 POLL_SECONDS = 0.1
 
-# Deadlines `lead` seconds ahead, one every window/n seconds; never warned or reminded, so the
-# sweep does for them everything it does for a missed promise.
+# Deadlines `lead` seconds ahead, one every window/n seconds. Already warned, as they would
+# have been five minutes before in a steady flow (all warnings in the first sweep would queue
+# hundreds of emails ahead of the next sweeps); not reminded, so the sweep does for them
+# everything it does for a missed promise.
 SCHEDULE_SQL = """
 DELETE FROM sla_breach WHERE clock_id = ANY(%(ids)s);
 UPDATE sla_clock AS c
-SET due_at = %(start)s + s.n * %(step)s, breached_at = NULL, warned_at = NULL,
+SET due_at = %(start)s + s.n * %(step)s, breached_at = NULL, warned_at = %(start)s,
     reminded_at = NULL
 FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS s(id, n)
 WHERE c.id = s.id;
