@@ -26,13 +26,20 @@ from django.db.models import (
 from django.db.models.functions import Extract
 
 from escalation.models import Team
-from sla.models import Breach, Clock
-from sla.policy import Metric
+from sla.models import Breach, Clock, Policy
+from sla.policy import DEFAULT_TARGETS, Metric, Targets
 from tickets.models import OutboundEmail
 
 # Upper bounds of the acknowledgement latency histogram, in seconds; the promise is 60 s
 # (chat) and 120 s (tickets), so the buckets are finest below them.
 ACKNOWLEDGEMENT_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300)
+
+
+def targets_promised() -> Targets:
+    """What new requests are promised now: the current policy version, or API.md's defaults
+    before `setup_support` wrote one. Read-only, unlike `sla.services.policy_current`."""
+    current = Policy.objects.order_by("-version").first()
+    return current.targets if current is not None else DEFAULT_TARGETS
 
 
 def clocks_running() -> QuerySet[Clock]:
