@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -60,12 +61,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=int(os.environ.get("BENCH_REDIS_DB", "15")),
         help="Redis database number on 127.0.0.1:6379",
     )
-    parser.add_argument("--port", type=int, default=8931, help="port of the bench web server")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port of the bench web server (default: a free one)"
+    )
     parser.add_argument(
         "--web-workers",
         type=int,
         default=1,
         help="uvicorn processes (the Procfile runs 1; compose scales web by containers)",
+    )
+    parser.add_argument(
+        "--pg-options",
+        default="",
+        help='PostgreSQL session settings for every process, e.g. "-c jit=off" '
+        "(passed in DATABASE_URL as ?options=, as a deployment would)",
     )
     parser.add_argument(
         "--worker-concurrency",
@@ -75,13 +84,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def free_port() -> int:
+    """A port nobody listens on now: benches of several people run side by side."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @dataclasses.dataclass(frozen=True)
 class Bench:
     name: str
     redis_db: int
-    port: int = 8931
+    port: int = 0
     web_workers: int = 1
     worker_concurrency: int = 2
+    pg_options: str = ""
+
+    def __post_init__(self):
+        if not self.port:
+            object.__setattr__(self, "port", free_port())
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "Bench":
@@ -91,6 +122,7 @@ class Bench:
             port=args.port,
             web_workers=args.web_workers,
             worker_concurrency=args.worker_concurrency,
+            pg_options=args.pg_options,
         )
 
     @property
@@ -105,7 +137,12 @@ class Bench:
         """The environment of the bench process and of every process it starts."""
         return {
             "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{self.database}",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{self.database}"
+            + (
+                f"?{urllib.parse.urlencode({'options': self.pg_options})}"
+                if self.pg_options
+                else ""
+            ),
             "REDIS_URL": f"redis://127.0.0.1:6379/{self.redis_db}",
             "HELPDESK_VAR_DIR": str(self.var_dir),
             "CELERY_QUEUE": f"helpdesk-bench-{self.name}",
@@ -229,19 +266,32 @@ def session_cookie(user) -> str:
 # --- Seeding ----------------------------------------------------------------------------------
 
 SEED_SQL = """
+CREATE TEMP TABLE staff_slots ON COMMIT DROP AS
+SELECT team_id, user_id,
+       row_number() OVER (PARTITION BY team_id ORDER BY user_id) - 1 AS slot,
+       count(*) OVER (PARTITION BY team_id) AS slots
+FROM escalation_teammembership;
+CREATE INDEX ON staff_slots (team_id, slot);
+
 CREATE TEMP TABLE seed ON COMMIT DROP AS
-SELECT i,
-       %(now)s - (%(n)s - i) * %(step)s::interval AS opened,
-       (i > %(n)s * (1 - %(active)s)) AS active,
-       (%(customers)s::int[])[1 + (i * 7919) %% cardinality(%(customers)s::int[])] AS customer_id,
-       (%(teams)s::bigint[])[1 + (i * 104729) %% cardinality(%(teams)s::bigint[])] AS team_id,
+SELECT base.*,
        CASE WHEN i %% 5 < 3
-            THEN (%(staff)s::int[])[1 + (i * 31) %% cardinality(%(staff)s::int[])] END
-           AS assignee_id,
-       (ARRAY['billing','access','orders','vps','dedicated','network','other'])[1 + i %% 7]
-           AS category,
-       (ARRAY['web','email','api','chat'])[1 + (i / 7) %% 4] AS channel
-FROM generate_series(1, %(n)s) AS i;
+            THEN (SELECT user_id FROM staff_slots ss
+                  WHERE ss.team_id = base.team_id AND ss.slot = (i * 31) %% ss.slots) END
+           AS assignee_id
+FROM (
+    SELECT i,
+           %(now)s - (%(n)s - i) * %(step)s::interval AS opened,
+           (i > %(n)s * (1 - %(active)s)) AS active,
+           (%(customers)s::int[])[1 + ((i * 7919) %% cardinality(%(customers)s::int[]))::int]
+               AS customer_id,
+           (%(teams)s::bigint[])[1 + ((i * 104729) %% cardinality(%(teams)s::bigint[]))::int]
+               AS team_id,
+           (ARRAY['billing','access','orders','vps','dedicated','network','other'])[1 + i %% 7]
+               AS category,
+           (ARRAY['web','email','api','chat'])[1 + (i / 7) %% 4] AS channel
+    FROM generate_series(1::bigint, %(n)s) AS i
+) AS base;
 
 INSERT INTO tickets_ticket (reference, subject, category, status, priority, channel,
     customer_id, team_id, assignee_id, data_center, estimate_seconds, created_at, updated_at,
@@ -341,10 +391,33 @@ class Seeded:
     seconds: float
 
 
+def team_agents_seed(per_team: int) -> None:
+    """`per_team` agents in every team (seed-agent-<team>-<n>), the assignees of the seed."""
+    from django.contrib.auth import get_user_model
+
+    from escalation.models import Team, TeamMembership
+
+    User = get_user_model()
+    for team in Team.objects.order_by("pk"):
+        agents = User.objects.bulk_create(
+            User(
+                username=f"seed-agent-{team.slug}-{n}",
+                email=f"seed-agent-{team.slug}-{n}@example.com",
+                password="!",  # unusable: nobody signs in as a seeded agent
+                is_staff=True,
+            )
+            for n in range(1, per_team + 1)
+        )
+        TeamMembership.objects.bulk_create(
+            TeamMembership(team=team, user=agent) for agent in agents
+        )
+
+
 def tickets_seed(
     count: int,
     *,
     customers: int | None = None,
+    agents_per_team: int = 4,
     active_share: float = 0.1,
     span_days: int = 365,
     now: datetime.datetime | None = None,
@@ -355,7 +428,9 @@ def tickets_seed(
     says). Pure SQL, in one transaction: ~100k tickets (about 900k rows) in well under a minute.
 
     Tickets are spread over every team (so an agent sees only their team's), over
-    `customers` seeded customers (default: one per 50 tickets) and over every staff user.
+    `customers` seeded customers (default: one per 50 tickets); three in five are assigned to
+    a member of their team (`agents_per_team` seeded agents, plus the members already there,
+    such as the bench agent of `people_create`). Seeded clocks name no policy version.
     References continue the per-year counter, so tickets opened later through the API follow on.
     """
     from django.contrib.auth import get_user_model
@@ -373,8 +448,8 @@ def tickets_seed(
     # Most requests stay with the first line; the other teams share the rest.
     first = [pk for pk, slug in teams if slug == FIRST_LINE_TEAM]
     team_weights = first * len(teams) + [pk for pk, slug in teams if slug != FIRST_LINE_TEAM]
-    staff = list(User.objects.filter(is_staff=True).order_by("pk").values_list("pk", flat=True))
     with transaction.atomic(), connection.cursor() as cursor:
+        team_agents_seed(agents_per_team)
         cursor.execute(SEED_CUSTOMERS_SQL, {"now": now, "count": customers})
         customer_ids = list(
             User.objects.filter(username__startswith="seed-customer-").values_list("pk", flat=True)
@@ -388,11 +463,11 @@ def tickets_seed(
                 "active": active_share,
                 "customers": customer_ids,
                 "teams": team_weights,
-                "staff": staff or [None],
             },
         )
+    # A long-lived table has been vacuumed: its visibility map lets counts read indexes only.
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM ANALYZE")
     from tickets.models import ACTIVE_STATUSES, Ticket
 
     return Seeded(
@@ -480,6 +555,12 @@ class Server(_Process):
             "--log-level",
             "warning",
         ]
+
+    def start(self):
+        # Otherwise another bench's server would answer the readiness probe, and the requests.
+        if not port_is_free(self.port):
+            raise RuntimeError(f"port {self.port} is taken: choose another with --port")
+        return super().start()
 
     def ready(self) -> bool:
         try:
