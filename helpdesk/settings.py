@@ -166,6 +166,8 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Live chat: a chat no agent takes within CHAT_WAIT_SECONDS continues as a ticket by email.
 CHAT_WAIT_SECONDS = env.int("CHAT_WAIT_SECONDS", default=300)
 CHAT_SWEEP_SECONDS = env.int("CHAT_SWEEP_SECONDS", default=15)
+# Agents' chat replies are not emailed one by one: those left unread this long are, together.
+CHAT_UNREAD_EMAIL_SECONDS = env.int("CHAT_UNREAD_EMAIL_SECONDS", default=120)
 CELERY_BEAT_SCHEDULE = {
     "sla-sweep": {
         "task": "sla.sweep",
