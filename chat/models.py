@@ -10,7 +10,11 @@ from tickets.models import Message, Ticket
 
 class Chat(models.Model):
     """A customer waiting in live chat for an agent, from `started_at` until it is settled:
-    an agent took it, or the wait ran out and the conversation went on by email."""
+    an agent took it, or the wait ran out and the conversation went on by email.
+
+    While the conversation is a chat, agents' replies are not emailed one by one: those the
+    customer leaves unread are emailed together once `unread_email_due_at` has passed.
+    """
 
     class Outcome(models.TextChoices):
         TAKEN = "taken", _("taken by an agent")
@@ -22,6 +26,12 @@ class Chat(models.Model):
     started_at = models.DateTimeField(_("started"))
     settled_at = models.DateTimeField(_("settled"), null=True, blank=True)
     outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, blank=True)
+    # Set by the first reply not emailed yet, cleared by the email (or by finding them read).
+    unread_email_due_at = models.DateTimeField(_("unread replies email due"), null=True, blank=True)
+    # The last reply an unread-replies email quoted: the next email starts after it.
+    unread_emailed_message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("chat")
@@ -33,13 +43,19 @@ class Chat(models.Model):
                 name="chat_outcome_when_settled",
             )
         ]
-        # The sweep reads only chats still waiting: its cost follows them, not every chat.
+        # The sweeps read only chats still waiting, or with an email due: their cost follows
+        # those, not every chat.
         indexes = [
             models.Index(
                 fields=["started_at"],
                 condition=Q(settled_at__isnull=True),
                 name="chat_waiting_idx",
-            )
+            ),
+            models.Index(
+                fields=["unread_email_due_at"],
+                condition=Q(unread_email_due_at__isnull=False),
+                name="chat_unread_email_due_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,8 @@ import datetime
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import BigIntegerField, Exists, F, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -14,7 +15,7 @@ from chat.models import Chat, ReadMark
 from tickets import lifecycle, notifications
 from tickets import services as ticket_services
 from tickets.errors import Conflict, NotAllowed, ServiceError
-from tickets.models import Category, Channel, Message, Status, Ticket
+from tickets.models import Category, Channel, Message, OutboundEmail, Status, Ticket
 from tickets.selectors import Role, access_ticket, message_kinds_visible_to, user_role
 
 FALLBACK_BATCH = 200
@@ -116,7 +117,9 @@ def chats_fall_back(*, now: datetime.datetime, limit: int = FALLBACK_BATCH) -> l
     is told, once, in the thread and by email, that the conversation continues by email.
 
     Rows are taken with SKIP LOCKED and settled in the same transaction, so overlapping sweeps
-    never tell a customer twice.
+    never tell a customer twice. The ticket's row is locked with its chat, as every message
+    insert takes it (`ticket_lock`); one locked by a reply in progress waits for the next sweep
+    rather than holding the chat while it waits (a reply locks the ticket, then the chat).
     """
     cutoff = now - datetime.timedelta(seconds=settings.CHAT_WAIT_SECONDS)
     answered = Message.objects.filter(
@@ -128,7 +131,7 @@ def chats_fall_back(*, now: datetime.datetime, limit: int = FALLBACK_BATCH) -> l
     with transaction.atomic():
         chats = list(
             Chat.objects.filter(settled_at__isnull=True, started_at__lte=cutoff)
-            .select_for_update(skip_locked=True, of=("self",))
+            .select_for_update(skip_locked=True, of=("self", "ticket"))
             .select_related("ticket__customer__customer_profile", "ticket__team")
             .annotate(answered=Exists(answered))
             .order_by("started_at")[:limit]
@@ -154,7 +157,131 @@ def chats_fall_back(*, now: datetime.datetime, limit: int = FALLBACK_BATCH) -> l
             ticket_services.event_record(
                 ticket=ticket, action="chat_continued_by_email", actor=None, now=now
             )
-            notifications.email_queue(ticket=ticket, message=message, purpose="status", now=now)
+            notifications.email_queue(
+                ticket=ticket, message=message, purpose="chat_by_email", now=now
+            )
             notifications.broadcast_message_on_commit(message)
             fell_back.append(ticket.pk)
     return fell_back
+
+
+# --- Replies the customer left unread: one email per batch --------------------------------------
+
+
+def _customer_last_channel(ticket_id) -> Subquery:
+    return Subquery(
+        Message.objects.filter(ticket_id=ticket_id, kind=Message.Kind.CUSTOMER)
+        .order_by("-id")
+        .values("channel")[:1]
+    )
+
+
+def unread_email_schedule(*, ticket: Ticket, now: datetime.datetime) -> bool:
+    """An agent has just replied in public on `ticket` (whose row lock the caller holds).
+
+    When the conversation is a live chat, the reply is not emailed on its own: the customer is
+    emailed the replies they leave unread, together, CHAT_UNREAD_EMAIL_SECONDS after the first
+    (`chats_unread_email`); a reply while an email is due joins it. Returns whether it is such
+    a chat: the customer started a chat on the ticket, or opened it in one, and is not on email
+    now (the chat fell back to email, or the customer's last message came by email). Then no
+    reply is emailed one by one, whichever window the agent answers from.
+
+    One UPDATE when the chat row exists, which is the case from the first reply on.
+    """
+    due = now + datetime.timedelta(seconds=settings.CHAT_UNREAD_EMAIL_SECONDS)
+    scheduled = (
+        Chat.objects.filter(ticket_id=ticket.pk)
+        .exclude(outcome=Chat.Outcome.EMAIL)
+        .alias(customer_channel=Coalesce(_customer_last_channel(ticket.pk), Value("")))
+        .exclude(customer_channel=Channel.EMAIL)
+        .update(unread_email_due_at=Coalesce(F("unread_email_due_at"), Value(due)))
+    )
+    if scheduled or ticket.channel != Channel.CHAT:
+        return bool(scheduled)
+    # Opened in chat without waiting in the queue (an imported or demo ticket): this reply
+    # takes the chat, unless it fell back to email or the customer writes by email now.
+    customer_channel = (
+        Message.objects.filter(ticket_id=ticket.pk, kind=Message.Kind.CUSTOMER)
+        .order_by("-id")
+        .values_list("channel", flat=True)
+        .first()
+    )
+    if customer_channel == Channel.EMAIL:
+        return False
+    _chat, created = Chat.objects.get_or_create(
+        ticket=ticket,
+        defaults={
+            "started_at": ticket.created_at,
+            "settled_at": now,
+            "outcome": Chat.Outcome.TAKEN,
+            "unread_email_due_at": due,
+        },
+    )
+    return created
+
+
+def chats_unread_email(*, now: datetime.datetime, limit: int = FALLBACK_BATCH) -> list[int]:
+    """Email each customer the agents' chat replies they have not read, once the first of them
+    is CHAT_UNREAD_EMAIL_SECONDS old: one email quoting them all, in the customer's language,
+    threaded on the ticket. Returns the tickets emailed.
+
+    Read means: up to the customer's read mark (the ticket page marks what it shows), or
+    before the customer's own last message. Replies an earlier unread email quoted, or emailed
+    on their own (a resolution), are not quoted again. A chat whose replies were all read is
+    cleared without email; one whose first unread reply is younger is rescheduled.
+
+    The chat and its ticket are locked with SKIP LOCKED and the due time cleared in the same
+    transaction: a repeated or overlapping sweep finds nothing left to send.
+    """
+    delay = datetime.timedelta(seconds=settings.CHAT_UNREAD_EMAIL_SECONDS)
+    read_through = ReadMark.objects.filter(
+        ticket_id=OuterRef("ticket_id"), user_id=OuterRef("ticket__customer_id")
+    ).values("message_id")[:1]
+    answered_through = (
+        Message.objects.filter(ticket_id=OuterRef("ticket_id"), kind=Message.Kind.CUSTOMER)
+        .order_by("-id")
+        .values("id")[:1]
+    )
+    emailed = []
+    with transaction.atomic():
+        chats = list(
+            Chat.objects.filter(unread_email_due_at__lte=now)
+            .select_for_update(skip_locked=True, of=("self", "ticket"))
+            .select_related("ticket__customer__customer_profile", "ticket__team")
+            .annotate(
+                read_through=Coalesce(Subquery(read_through), 0, output_field=BigIntegerField()),
+                answered_through=Coalesce(
+                    Subquery(answered_through), 0, output_field=BigIntegerField()
+                ),
+            )
+            .order_by("unread_email_due_at")[:limit]
+        )
+        for chat in chats:
+            seen = max(
+                chat.read_through, chat.answered_through, chat.unread_emailed_message_id or 0
+            )
+            unread = list(
+                Message.objects.filter(
+                    ticket_id=chat.ticket_id, kind=Message.Kind.AGENT, pk__gt=seen
+                )
+                .exclude(Exists(OutboundEmail.objects.filter(message_id=OuterRef("pk"))))
+                .select_related("author")
+                .order_by("id")
+            )
+            if unread and unread[0].created_at + delay > now:
+                chat.unread_email_due_at = unread[0].created_at + delay
+                chat.save(update_fields=["unread_email_due_at"])
+                continue
+            chat.unread_email_due_at = None
+            if unread:
+                notifications.email_queue(
+                    ticket=chat.ticket,
+                    message=None,
+                    purpose="unread_replies",
+                    now=now,
+                    replies=unread,
+                )
+                chat.unread_emailed_message = unread[-1]
+                emailed.append(chat.ticket_id)
+            chat.save(update_fields=["unread_email_due_at", "unread_emailed_message"])
+    return emailed

@@ -7,8 +7,8 @@ from django.utils import timezone
 from chat import services
 
 
-# Run by beat; the service claims each chat under SKIP LOCKED and settles it in the same
-# transaction, so overlapping runs never tell a customer twice. The next beat is the retry.
+# Run by beat. Each service claims its chats under SKIP LOCKED and settles them in the same
+# transaction, so overlapping runs never email a customer twice. The next beat is the retry.
 @shared_task(
     name="chat.fallback_sweep",
     ignore_result=True,
@@ -16,4 +16,7 @@ from chat import services
     time_limit=settings.CHAT_SWEEP_SECONDS * 5,
 )
 def fallback_sweep() -> int:
-    return len(services.chats_fall_back(now=timezone.now()))
+    """Chats nobody took continue by email; replies left unread are emailed. How many
+    customers were emailed."""
+    now = timezone.now()
+    return len(services.chats_fall_back(now=now)) + len(services.chats_unread_email(now=now))

@@ -276,15 +276,19 @@ def clock_due_next(clocks) -> Clock | None:
 
 
 def _system_message_create(*, ticket: Ticket, body: str, now: datetime.datetime) -> Message:
-    """The service speaking in the thread: no author, on the ticket's own channel."""
-    return Message.objects.create(
+    """The service speaking in the thread: no author, on the ticket's own channel, stored
+    under the ticket's row lock like every message (`message_post`)."""
+    from tickets.services import message_post
+
+    message, _created = message_post(
         ticket=ticket,
-        kind=Message.Kind.SYSTEM,
-        channel=ticket.channel,
         author=None,
+        kind=Message.Kind.SYSTEM,
         body=body,
-        created_at=now,
+        channel=ticket.channel,
+        now=now,
     )
+    return message
 
 
 def acknowledgement_text(*, ticket: Ticket, language: str, first_response_seconds: int) -> str:
@@ -310,8 +314,11 @@ def acknowledgement_send(*, ticket_id: int, now: datetime.datetime) -> Message |
     find nothing to claim; a worker killed before COMMIT leaves the clock for the sweep.
     """
     from tickets import notifications
+    from tickets.services import ticket_lock
 
     with transaction.atomic():
+        # The ticket before its clock, as every reply locks them; the message needs it.
+        ticket_lock(ticket_id=ticket_id)
         # Sent after its deadline (the worker or the beat was down), the miss is recorded
         # with the claim: the sweep never sees a met clock.
         claimed = _meet(
@@ -419,11 +426,19 @@ def breaches_record(*, now: datetime.datetime, limit: int = SWEEP_BATCH) -> list
         )
         if not clocks:
             return []
+        # A late resolution's delay notice is a message, stored under the ticket's lock. A
+        # ticket locked by a reply in progress (which may be waiting for this very clock) is
+        # left to the next sweep, clock and all, rather than waited for: no deadlock.
+        late_resolutions = {c.ticket_id for c in clocks if c.metric == Metric.RESOLUTION}
+        tickets = list(
+            Ticket.objects.filter(pk__in=late_resolutions)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("team", "customer__customer_profile")
+        )
+        busy = late_resolutions - {ticket.pk for ticket in tickets}
+        clocks = [c for c in clocks if c.metric != Metric.RESOLUTION or c.ticket_id not in busy]
         _breaches_create(clocks, now=now)
-        late_resolutions = [c.ticket_id for c in clocks if c.metric == Metric.RESOLUTION]
-        for ticket in Ticket.objects.filter(pk__in=late_resolutions).select_related(
-            "team", "customer__customer_profile"
-        ):
+        for ticket in tickets:
             _delay_notice_post(ticket=ticket, now=now)
     return [c.pk for c in clocks]
 

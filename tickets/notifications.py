@@ -4,6 +4,7 @@ layer. Both are queued by services and go out only after COMMIT."""
 import datetime
 import logging
 import uuid
+from collections.abc import Sequence
 from email.utils import make_msgid
 
 from asgiref.sync import async_to_sync
@@ -13,7 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -55,24 +56,39 @@ SUBJECT_BY_PURPOSE = {
     "status": gettext_noop("Your request has a new status"),
     "resolution": gettext_noop("Your request has been resolved"),
     "escalation": gettext_noop("Your request has been passed to a specialist team"),
+    "chat_by_email": gettext_noop("Your chat continues by email"),
+    "unread_replies": gettext_noop("You have unread replies in your chat"),
 }
+# The template of each purpose that needs its own; the others use `notification`.
+TEMPLATE_BY_PURPOSE = {"unread_replies": "unread_replies"}
 
 
 def email_queue(
-    *, ticket: Ticket, message: Message | None, purpose: str, now: datetime.datetime
+    *,
+    ticket: Ticket,
+    message: Message | None,
+    purpose: str,
+    now: datetime.datetime,
+    replies: Sequence[Message] = (),
 ) -> OutboundEmail | None:
-    """Write an email to the customer into the outbox, in their language, threaded on the
-    ticket; a task delivers it after COMMIT. Internal notes are never emailed."""
-    if message is not None and not message.is_public:
+    """Write an email to the customer into the outbox, in their language and time zone,
+    threaded on the ticket; a task delivers it after COMMIT. Internal notes are never emailed.
+
+    `message` is the one the email is about; `replies`, the several it quotes (unread chat
+    replies)."""
+    if any(not m.is_public for m in (message, *replies) if m is not None):
         raise ValueError("an internal note cannot be emailed to the customer")
     customer = ticket.customer
     if not customer.email:
         return None
     language = language_of(customer)
-    with translation.override(language):
+    profile = getattr(customer, "customer_profile", None)
+    zone = profile.zone if profile is not None else timezone.get_default_timezone()
+    with translation.override(language), timezone.override(zone):
         context = {
             "ticket": ticket,
             "message": message,
+            "replies": replies,
             "purpose": purpose,
             "ticket_url": f"{settings.SITE_URL}/tickets/{ticket.pk}/",
             "customer_name": customer.get_full_name() or customer.get_username(),
@@ -80,8 +96,9 @@ def email_queue(
         # One line: a line break in a header would make the send fail (BadHeaderError).
         subject = " ".join(f"[{ticket.reference}] {ticket.subject}".split())
         context["headline"] = _(SUBJECT_BY_PURPOSE[purpose])
-        body_text = render_to_string("tickets/email/notification.txt", context)
-        body_html = render_to_string("tickets/email/notification.html", context)
+        template = TEMPLATE_BY_PURPOSE.get(purpose, "notification")
+        body_text = render_to_string(f"tickets/email/{template}.txt", context)
+        body_html = render_to_string(f"tickets/email/{template}.html", context)
     root = thread_id(ticket)
     last_inbound = (
         ticket.messages.exclude(email_message_id="")
@@ -198,6 +215,7 @@ MAX_ATTEMPTS = 6
 AUTOMATIC_PURPOSES = {
     "acknowledgement": "auto-replied",
     "status": "auto-generated",
+    "chat_by_email": "auto-generated",
     "escalation": "auto-generated",
     "breach_alert": "auto-generated",
     "at_risk": "auto-generated",

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from escalation.models import Team
@@ -236,6 +236,17 @@ def profile_set_language(*, user: AbstractBaseUser, language: str) -> None:
     CustomerProfile.objects.update_or_create(user=user, defaults={"language": language})
 
 
+def ticket_lock(*, ticket_id: int) -> None:
+    """Take the ticket's row lock (SELECT ... FOR UPDATE) until the transaction ends.
+
+    Every message of an existing ticket is inserted under it (`message_post`), so message ids
+    commit in their order per ticket: a reader who has seen id n (a chat client replaying with
+    `after=n`) never misses a smaller id committed later. A ticket's first message needs no
+    lock: nobody else can see the ticket before `ticket_open` commits.
+    """
+    list(Ticket.objects.select_for_update().filter(pk=ticket_id).values_list("pk", flat=True))
+
+
 def message_post(
     *,
     ticket: Ticket,
@@ -249,29 +260,27 @@ def message_post(
 ) -> tuple[Message, bool]:
     """Store a message once; a repeated `client_id` returns the stored one and `False`.
 
-    The lower layer of `ticket_reply`: no status change, no notification.
+    The lower layer of `ticket_reply`: no status change, no notification. It takes the
+    ticket's row lock (`ticket_lock`; the callers that already hold it take it again: one
+    round trip), which also serialises two deliveries of one `client_id`: the second finds the
+    first's message.
     """
-    if client_id:
-        existing = Message.objects.filter(ticket=ticket, client_id=client_id).first()
-        if existing is not None:
-            return existing, False
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                ticket=ticket,
-                kind=kind,
-                channel=channel,
-                author=author,
-                body=body,
-                client_id=client_id,
-                email_message_id=email_message_id,
-                created_at=now,
-            )
-    except IntegrityError:
-        # Two deliveries of the same client_id raced; the other one stored it.
-        if not client_id:
-            raise
-        return Message.objects.get(ticket=ticket, client_id=client_id), False
+    with transaction.atomic(savepoint=False):
+        ticket_lock(ticket_id=ticket.pk)
+        if client_id:
+            existing = Message.objects.filter(ticket=ticket, client_id=client_id).first()
+            if existing is not None:
+                return existing, False
+        message = Message.objects.create(
+            ticket=ticket,
+            kind=kind,
+            channel=channel,
+            author=author,
+            body=body,
+            client_id=client_id,
+            email_message_id=email_message_id,
+            created_at=now,
+        )
     return message, True
 
 
@@ -327,7 +336,8 @@ def ticket_reply(
 
     Customers write public messages (their `internal` is ignored); agents write public
     replies or internal notes. The status follows (a customer reply reopens a resolved
-    ticket), the SLA clocks follow, the customer is emailed an agent's public reply.
+    ticket), the SLA clocks follow, the customer is emailed an agent's public reply (in a live
+    chat, later and only if left unread: `chat.services.unread_email_schedule`).
     Returns the message and whether it is new (False for a repeated `client_id`).
     """
     from tickets.selectors import access_ticket
@@ -373,7 +383,11 @@ def ticket_reply(
         _status_set(ticket, new_status, actor=author, now=now)
         if kind == Message.Kind.AGENT:
             sla_services.clocks_on_public_reply(ticket=ticket, now=now)
-            notifications.email_queue(ticket=ticket, message=message, purpose="reply", now=now)
+            # Imported here: chat builds on this module.
+            from chat.services import unread_email_schedule
+
+            if not unread_email_schedule(ticket=ticket, now=now):
+                notifications.email_queue(ticket=ticket, message=message, purpose="reply", now=now)
         notifications.broadcast_message_on_commit(message)
     return message, True
 
