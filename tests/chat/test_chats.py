@@ -160,7 +160,8 @@ def test_the_notice_and_the_email_are_in_the_customers_language(settings, struct
         assert fallback_sweep() == 1
     override.assert_any_call("it")
     email = OutboundEmail.objects.get(ticket=ticket)
-    assert "La vostra richiesta ha un nuovo stato" in email.body_text
+    assert email.purpose == "chat_by_email"
+    assert email.body_text.startswith("Gentile ")
 
 
 def test_a_chat_an_agent_answered_is_settled_quietly(settings, customer_a, agent):
