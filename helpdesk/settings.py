@@ -85,6 +85,13 @@ if DATABASE_URL:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # JIT compiles a plan whose estimated cost passes jit_above_cost: on a list at 100k
+        # tickets it added 0.5-1.5 s to queries that run in milliseconds (bench/lists.py).
+        # Short OLTP statements never gain from it. `?options=` of DATABASE_URL comes after,
+        # so a deployment can still turn it back on.
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options["options"] = " ".join(filter(None, ["-c jit=off", options.get("options", "")]))
 else:
     DATABASES = {
         "default": {
