@@ -244,7 +244,7 @@ def ticket_lock(*, ticket_id: int) -> None:
     `after=n`) never misses a smaller id committed later. A ticket's first message needs no
     lock: nobody else can see the ticket before `ticket_open` commits.
     """
-    list(Ticket.objects.select_for_update().filter(pk=ticket_id).values_list("pk", flat=True))
+    list(Ticket.objects.select_for_update().filter(pk=ticket_id).order_by().values_list("pk"))
 
 
 def message_post(
