@@ -30,13 +30,20 @@ def team_calendar(team: Team) -> calendar.BusinessCalendar:
     return build(team)
 
 
-def _due(*, start: datetime.datetime, duration: datetime.timedelta, team: Team, business: bool):
-    """When `duration` runs out from `start`. A team left without any working hours would hold
-    its promises back forever (and crash the ticket that starts one): its clocks run on the
-    wall clock instead, and the log says so."""
+def _due(
+    *,
+    start: datetime.datetime,
+    duration: datetime.timedelta,
+    team: Team,
+    business: bool,
+    cal: calendar.BusinessCalendar | None = None,
+):
+    """When `duration` runs out from `start`, on `cal` (default: the team's calendar). A team
+    left without any working hours would hold its promises back forever (and crash the ticket
+    that starts one): its clocks run on the wall clock instead, and the log says so."""
     if business:
         try:
-            return calendar.add_business_time(start, duration, team_calendar(team))
+            return calendar.add_business_time(start, duration, cal or team_calendar(team))
         except calendar.AlwaysClosedError:
             logger.warning("team %s has no working hours: SLA clock on the wall clock", team.slug)
     return start + duration
@@ -52,7 +59,13 @@ def _remaining(*, clock: Clock, now: datetime.datetime) -> datetime.timedelta:
 
 
 def _clock_new(
-    *, ticket: Ticket, metric: Metric, seconds: int, now: datetime.datetime, version: Policy
+    *,
+    ticket: Ticket,
+    metric: Metric,
+    seconds: int,
+    now: datetime.datetime,
+    version: Policy,
+    cal: calendar.BusinessCalendar | None = None,
 ) -> Clock:
     business = metric in BUSINESS_METRICS
     return Clock(
@@ -68,12 +81,34 @@ def _clock_new(
             duration=datetime.timedelta(seconds=seconds),
             team=ticket.team,
             business=business,
+            cal=cal,
         ),
     )
 
 
 def _running(ticket: Ticket) -> QuerySet[Clock]:
     return Clock.objects.filter(ticket=ticket, met_at__isnull=True, cancelled_at__isnull=True)
+
+
+def _next_due() -> Subquery:
+    """The due time of the outer ticket's next promise (`clock_due_next`, in SQL)."""
+    return Subquery(
+        Clock.objects.filter(
+            ticket_id=OuterRef("pk"),
+            met_at__isnull=True,
+            cancelled_at__isnull=True,
+            paused_at__isnull=True,
+        )
+        .order_by("due_at")
+        .values("due_at")[:1]
+    )
+
+
+def next_due_refresh(*, ticket: Ticket) -> None:
+    """Copy the ticket's next deadline onto `Ticket.next_due_at` (one UPDATE), after every
+    change of its clocks: started, met, paused, resumed, moved, restarted or cancelled. A
+    breach changes nothing: the late promise is still the one owed first."""
+    Ticket.objects.filter(pk=ticket.pk).update(next_due_at=_next_due())
 
 
 def _meet(clocks: QuerySet[Clock], *, now: datetime.datetime) -> int:
@@ -157,17 +192,26 @@ def _targets(ticket: Ticket, targets: Targets) -> dict[Metric, int]:
     }
 
 
-def clocks_start(*, ticket: Ticket, now: datetime.datetime) -> list[Clock]:
+def clocks_new(*, ticket: Ticket, now: datetime.datetime) -> list[Clock]:
     """Every promise of a new request: acknowledgement, first response, status update and
-    resolution, with the targets of the current policy version (one query)."""
+    resolution, with the targets of the current policy version (one query), on one calendar
+    of the team (`escalation.selectors.teams_with_calendars` makes it free). Not saved yet:
+    `ticket.next_due_at` is set from them before the ticket's INSERT, which `clocks_store`
+    follows, so a new ticket's row is written once."""
     version = policy_current(now=now)
     seconds = _targets(ticket, version.targets)
-    return Clock.objects.bulk_create(
-        [
-            _clock_new(ticket=ticket, metric=m, seconds=seconds[m], now=now, version=version)
-            for m in Metric
-        ]
-    )
+    cal = team_calendar(ticket.team)
+    clocks = [
+        _clock_new(ticket=ticket, metric=m, seconds=seconds[m], now=now, version=version, cal=cal)
+        for m in Metric
+    ]
+    ticket.next_due_at = min(clock.due_at for clock in clocks)
+    return clocks
+
+
+def clocks_store(clocks: list[Clock]) -> list[Clock]:
+    """Insert the clocks of `clocks_new`, once their ticket is saved: one INSERT."""
+    return Clock.objects.bulk_create(clocks)
 
 
 def clocks_on_public_reply(*, ticket: Ticket, now: datetime.datetime) -> None:
@@ -187,6 +231,7 @@ def clocks_on_public_reply(*, ticket: Ticket, now: datetime.datetime) -> None:
         if ticket.status in PAUSED_STATUSES:
             _pause(clock, now=now)
         clock.save()
+    next_due_refresh(ticket=ticket)
 
 
 def _pause(clock: Clock, *, now: datetime.datetime) -> None:
@@ -215,6 +260,13 @@ def clocks_on_status(
     *, ticket: Ticket, old_status: str, now: datetime.datetime, reopened: bool = False
 ) -> None:
     """Pause, resume, meet or cancel the running clocks when the ticket's status changes."""
+    _clocks_on_status(ticket=ticket, old_status=old_status, now=now, reopened=reopened)
+    next_due_refresh(ticket=ticket)
+
+
+def _clocks_on_status(
+    *, ticket: Ticket, old_status: str, now: datetime.datetime, reopened: bool
+) -> None:
     new_status = ticket.status
     running = _running(ticket)
     if new_status in (Status.RESOLVED, Status.CLOSED):
@@ -224,7 +276,7 @@ def clocks_on_status(
         )
         return
     if reopened:
-        clocks_restart(ticket=ticket, now=now, metrics=(Metric.FIRST_RESPONSE, Metric.RESOLUTION))
+        _clocks_restart(ticket=ticket, now=now, metrics=(Metric.FIRST_RESPONSE, Metric.RESOLUTION))
     pausing = new_status in PAUSED_STATUSES and old_status not in PAUSED_STATUSES
     resuming = old_status in PAUSED_STATUSES and new_status not in PAUSED_STATUSES
     if not (pausing or resuming):
@@ -243,6 +295,11 @@ def clocks_on_status(
 def clocks_restart(*, ticket: Ticket, now: datetime.datetime, metrics) -> None:
     """Fresh clocks for a reopened ticket, on the current policy version: the customer is owed
     a new first response."""
+    _clocks_restart(ticket=ticket, now=now, metrics=metrics)
+    next_due_refresh(ticket=ticket)
+
+
+def _clocks_restart(*, ticket: Ticket, now: datetime.datetime, metrics) -> None:
     version = policy_current(now=now)
     seconds = _targets(ticket, version.targets)
     _running(ticket).filter(metric__in=metrics).update(cancelled_at=now)
@@ -267,6 +324,7 @@ def clocks_move_team(*, ticket: Ticket, team: Team, now: datetime.datetime) -> N
         if remaining > datetime.timedelta(0):
             clock.due_at = _due(start=now, duration=remaining, team=team, business=clock.business)
     Clock.objects.bulk_update(clocks, ["team", "due_at"])
+    next_due_refresh(ticket=ticket)
 
 
 def clock_due_next(clocks) -> Clock | None:
@@ -314,32 +372,34 @@ def acknowledgement_send(*, ticket_id: int, now: datetime.datetime) -> Message |
     find nothing to claim; a worker killed before COMMIT leaves the clock for the sweep.
     """
     from tickets import notifications
-    from tickets.services import ticket_lock
 
+    first_response = Clock.objects.filter(
+        ticket_id=OuterRef("pk"), metric=Metric.FIRST_RESPONSE
+    ).order_by("-started_at")
     with transaction.atomic():
-        # The ticket before its clock, as every reply locks them; the message needs it.
-        ticket_lock(ticket_id=ticket_id)
-        # Sent after its deadline (the worker or the beat was down), the miss is recorded
-        # with the claim: the sweep never sees a met clock.
-        claimed = _meet(
-            Clock.objects.filter(
-                ticket_id=ticket_id,
-                metric=Metric.ACKNOWLEDGEMENT,
-                met_at__isnull=True,
-                cancelled_at__isnull=True,
-            ),
-            now=now,
-        )
-        if not claimed:
-            return None
-        first_response = Clock.objects.filter(
-            ticket_id=OuterRef("pk"), metric=Metric.FIRST_RESPONSE
-        ).order_by("-started_at")
+        # The ticket before its clock, as every reply locks them: its row lock and what the
+        # message says, in one query.
         ticket = (
             Ticket.objects.select_related("team", "customer__customer_profile")
+            .select_for_update(of=("self",))
             .annotate(first_response_seconds=Subquery(first_response.values("target_seconds")[:1]))
-            .get(pk=ticket_id)
+            .filter(pk=ticket_id)
+            .first()
         )
+        if ticket is None:
+            return None
+        unmet = Clock.objects.filter(
+            ticket_id=ticket_id,
+            metric=Metric.ACKNOWLEDGEMENT,
+            met_at__isnull=True,
+            cancelled_at__isnull=True,
+        )
+        # On time, the claim is one UPDATE. Sent after its deadline (the worker or the beat
+        # was down), the miss is recorded with the claim: the sweep never sees a met clock.
+        claimed = unmet.filter(due_at__gte=now).update(met_at=now) or _meet(unmet, now=now)
+        if not claimed:
+            return None
+        next_due_refresh(ticket=ticket)
         language = notifications.language_of(ticket.customer)
         body = acknowledgement_text(
             ticket=ticket,

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from escalation.models import Team
 from escalation.routing import FIRST_LINE_TEAM
+from escalation.selectors import teams_with_calendars
 from sla import services as sla_services
 from tickets import lifecycle, notifications
 from tickets.attachments import (
@@ -141,13 +142,15 @@ def ticket_open(
     """Open a ticket, whatever the channel: the one path for web, API, email and chat.
 
     Ticket, first message, SLA clocks and event in one transaction; on commit the
-    acknowledgement task runs (about a second later) and the message is broadcast.
+    acknowledgement task runs (about a second later). The first message is not broadcast:
+    nobody can be subscribed to a conversation that did not exist yet (a chat page connects
+    after the opening and replays the thread).
     """
     attachments = list(attachments)
     attachments_check(attachments)
     with transaction.atomic():
-        team = Team.objects.get(slug=FIRST_LINE_TEAM)
-        ticket = Ticket.objects.create(
+        team = teams_with_calendars(Team.objects.filter(slug=FIRST_LINE_TEAM)).get()
+        ticket = Ticket(
             reference=reference_next(year=now.year),
             subject=subject,
             category=category,
@@ -161,6 +164,8 @@ def ticket_open(
             updated_at=now,
             last_activity_at=now,
         )
+        clocks = sla_services.clocks_new(ticket=ticket, now=now)
+        ticket.save(force_insert=True)
         message = Message.objects.create(
             ticket=ticket,
             kind=Message.Kind.CUSTOMER,
@@ -172,7 +177,12 @@ def ticket_open(
             created_at=now,
         )
         _attachments_store(message, attachments)
-        sla_services.clocks_start(ticket=ticket, now=now)
+        # Left as prefetch_related leaves a relation: rendering the new ticket (the API's
+        # answer) costs no query more.
+        prefetched = ticket.clocks.all()
+        prefetched._result_cache = sla_services.clocks_store(clocks)
+        prefetched._prefetch_done = True
+        ticket._prefetched_objects_cache = {"clocks": prefetched}
         event_record(
             ticket=ticket,
             action="opened",
@@ -183,7 +193,6 @@ def ticket_open(
         from sla.tasks import acknowledgement_send
 
         notifications.enqueue_on_commit(acknowledgement_send, ticket.pk)
-        notifications.broadcast_message_on_commit(message)
     return ticket
 
 
