@@ -266,16 +266,18 @@ def message_post(
     now: datetime.datetime,
     client_id: str | None = None,
     email_message_id: str = "",
+    ticket_locked: bool = False,
 ) -> tuple[Message, bool]:
     """Store a message once; a repeated `client_id` returns the stored one and `False`.
 
     The lower layer of `ticket_reply`: no status change, no notification. It takes the
-    ticket's row lock (`ticket_lock`; the callers that already hold it take it again: one
-    round trip), which also serialises two deliveries of one `client_id`: the second finds the
-    first's message.
+    ticket's row lock (`ticket_lock`) unless the caller holds it already (`ticket_locked`,
+    after `access_ticket(lock=True)` in the same transaction). The lock also serialises two
+    deliveries of one `client_id`: the second finds the first's message.
     """
     with transaction.atomic(savepoint=False):
-        ticket_lock(ticket_id=ticket.pk)
+        if not ticket_locked:
+            ticket_lock(ticket_id=ticket.pk)
         if client_id:
             existing = Message.objects.filter(ticket=ticket, client_id=client_id).first()
             if existing is not None:
@@ -379,6 +381,7 @@ def ticket_reply(
             now=now,
             client_id=client_id,
             email_message_id=email_message_id,
+            ticket_locked=True,
         )
         if not created:
             return message, False
@@ -483,6 +486,7 @@ def ticket_resolve(
             body=summary,
             channel=ticket.channel,
             now=now,
+            ticket_locked=True,
         )
         sla_services.clocks_on_public_reply(ticket=ticket, now=now)
         ticket.last_activity_at = now
