@@ -12,7 +12,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -69,13 +69,6 @@ def running_clocks() -> QuerySet[Clock]:
     """Clocks of the ticket in the outer query that still hold a promise."""
     return Clock.objects.filter(
         ticket_id=OuterRef("pk"), met_at__isnull=True, cancelled_at__isnull=True
-    )
-
-
-def next_due_subquery() -> Subquery:
-    """The same choice as `sla.services.clock_due_next`, in SQL, so the queue sorts on it."""
-    return Subquery(
-        running_clocks().filter(paused_at__isnull=True).order_by("due_at").values("due_at")[:1]
     )
 
 
@@ -164,8 +157,9 @@ class QueueFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() == self.EVERYTHING:
             return queryset
-        my_teams = TeamMembership.objects.filter(team_id=OuterRef("team_id"), user=request.user)
-        return queryset.filter(Exists(my_teams), status__in=ACTIVE_STATUSES)
+        # Uncorrelated IN, as in tickets_visible_to: hashed once, not a lookup per ticket.
+        my_teams = TeamMembership.objects.filter(user_id=request.user.pk).values("team_id")
+        return queryset.filter(team_id__in=my_teams, status__in=ACTIVE_STATUSES)
 
     def choices(self, changelist):
         for lookup, title in self.lookup_choices:
@@ -209,10 +203,8 @@ class SlaFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "due_soon":
-            soon = timezone.now() + DUE_SOON
-            return queryset.filter(
-                Exists(running_clocks().filter(paused_at__isnull=True, due_at__lte=soon))
-            )
+            # Some running, unpaused clock is due by then exactly when the first one is.
+            return queryset.filter(next_due_at__lte=timezone.now() + DUE_SOON)
         if self.value() == "breached":
             return queryset.filter(Exists(running_clocks().filter(breached_at__isnull=False)))
         return queryset
@@ -334,10 +326,11 @@ class TicketAdmin(admin.ModelAdmin):
         return False
 
     def get_queryset(self, request):
-        return tickets_visible_to(request.user).annotate(next_due=next_due_subquery())
+        return tickets_visible_to(request.user)
 
     def get_ordering(self, request):
-        return [F("next_due").asc(nulls_last=True), "created_at"]
+        # Read off ticket_next_due_idx: a page of 100 without a subquery per ticket.
+        return [F("next_due_at").asc(nulls_last=True), "created_at"]
 
     def get_changelist(self, request, **kwargs):
         return QueueChangeList
@@ -351,9 +344,9 @@ class TicketAdmin(admin.ModelAdmin):
     def customer_display(self, ticket):
         return ticket.customer.email or ticket.customer.get_username()
 
-    @admin.display(description=_("next deadline"), ordering=F("next_due").asc(nulls_last=True))
+    @admin.display(description=_("next deadline"), ordering=F("next_due_at").asc(nulls_last=True))
     def next_deadline(self, ticket):
-        return deadline_badge(ticket.next_due, timezone.now())
+        return deadline_badge(ticket.next_due_at, timezone.now())
 
     # --- Actions: through the services, one ticket at a time, each reported ---
 
