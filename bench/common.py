@@ -67,8 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--web-workers",
         type=int,
-        default=1,
-        help="uvicorn processes (the Procfile runs 1; compose scales web by containers)",
+        default=int(os.environ.get("WEB_CONCURRENCY", "2")),
+        help="uvicorn processes (WEB_CONCURRENCY, 2 in the Procfile)",
     )
     parser.add_argument(
         "--pg-options",
@@ -106,7 +106,7 @@ class Bench:
     name: str
     redis_db: int
     port: int = 0
-    web_workers: int = 1
+    web_workers: int = 2
     worker_concurrency: int = 2
     pg_options: str = ""
 
@@ -364,6 +364,14 @@ FROM seeded s
 CROSS JOIN (VALUES ('acknowledgement', false, 120), ('first_response', false, 600),
                    ('status_update', true, 14400), ('resolution', true, 259200))
     AS m(metric, business, target);
+
+-- Ticket.next_due_at, as sla.services keeps it: the running, unpaused clock due first.
+UPDATE tickets_ticket t SET next_due_at = c.due
+FROM (SELECT ticket_id, min(due_at) AS due FROM sla_clock
+      WHERE met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL
+        AND ticket_id IN (SELECT ticket_id FROM seeded)
+      GROUP BY ticket_id) AS c
+WHERE t.id = c.ticket_id;
 
 INSERT INTO tickets_referencecounter (year, last)
 SELECT extract(year FROM opened)::int, max(i) FROM seeded GROUP BY 1

@@ -1,11 +1,12 @@
-"""List pages at scale: the API's ticket list and the agents' admin queue, through a real
-uvicorn on PostgreSQL seeded with 10k and 100k tickets.
+"""List pages at scale: the API's ticket list, the agents' admin queue and the customer's
+"My tickets", through a real uvicorn on PostgreSQL seeded with 10k and 100k tickets.
 
     .venv/bin/python -m bench.lists --name bt --redis-db 3
     .venv/bin/python -m bench.lists --tickets 100000 --requests 50
 
 For each size the database is created afresh and seeded (bench.common.tickets_seed: a tenth of
-the tickets still open, spread over the teams), then every page below is fetched `--requests`
+the tickets still open, spread over the teams; the customer is a seeded one, with about 50
+tickets), then every page below is fetched `--requests`
 times over one keep-alive connection, after a few warm-up fetches. Printed per page: p50, p95
 and max latency, the answer's size, and the SQL statements one fetch costs (counted in this
 process with CaptureQueriesContext around the same request through django.test.Client).
@@ -23,8 +24,8 @@ WARMUP_REQUESTS = 3
 class Page:
     label: str
     path: str
-    who: str  # "agent" or "manager"
-    admin: bool = False
+    who: str  # "agent", "manager" or "customer"
+    session: bool = False  # signed in with a session cookie (HTML pages), else an API token
 
 
 PAGES = [
@@ -32,28 +33,42 @@ PAGES = [
     Page("API list, manager", "/api/v1/tickets/", "manager"),
     Page("API list, manager, open", "/api/v1/tickets/?status=open", "manager"),
     # The queue's default: the agent's teams, open tickets, by next deadline.
-    Page("admin queue, agent (default)", "/admin/tickets/ticket/", "agent", admin=True),
+    Page("API list, customer", "/api/v1/tickets/", "customer"),
+    Page("admin queue, agent (default)", "/admin/tickets/ticket/", "agent", session=True),
     Page(
         "admin queue, agent, all by deadline",
         "/admin/tickets/ticket/?queue=all&o=7",
         "agent",
-        admin=True,
+        session=True,
     ),
     Page(
         "admin queue, manager, all by deadline",
         "/admin/tickets/ticket/?queue=all&o=7",
         "manager",
-        admin=True,
+        session=True,
     ),
+    Page("portal: My tickets, customer", "/tickets/", "customer", session=True),
 ]
 
 
-def queries_of_page(page: Page, people: common.People) -> tuple[int, int]:
+def seeded_customer() -> common.Person:
+    """The first seeded customer (about one ticket in 50 of the seed is theirs), with a token."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.filter(username__startswith="seed-customer-").order_by("pk")[0]
+    return common.Person(user=user, token=Token.objects.create(user=user).key)
+
+
+def person_of(page: Page, people: common.People, customer: common.Person) -> common.Person:
+    return customer if page.who == "customer" else getattr(people, page.who)
+
+
+def queries_of_page(page: Page, person: common.Person) -> tuple[int, int]:
     """SQL statements and response bytes of one fetch, in process."""
     from django.test import Client
 
-    person = getattr(people, page.who)
-    if page.admin:
+    if page.session:
         client = Client()
         client.force_login(person.user)
     else:
@@ -66,11 +81,10 @@ def queries_of_page(page: Page, people: common.People) -> tuple[int, int]:
     return count, len(answers[0].content)
 
 
-def time_page(server: common.Server, page: Page, people: common.People, requests: int):
+def time_page(server: common.Server, page: Page, person: common.Person, requests: int):
     from django.contrib.auth import get_user_model
 
-    person = getattr(people, page.who)
-    if page.admin:
+    if page.session:
         user = get_user_model().objects.get(pk=person.user.pk)
         client = common.HttpClient(server.port, cookie=common.session_cookie(user))
     else:
@@ -108,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         bench.database_recreate()
         people = common.people_create(customers=1)
         seeded = common.tickets_seed(size, active_share=args.active_share)
+        customer = seeded_customer()
         if print_header:
             print(common.report_header("Lists: API ticket list and admin queue"))
             print_header = False
@@ -121,8 +136,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         with common.Server(bench) as server:
             for page in PAGES:
-                queries, size_bytes = queries_of_page(page, people)
-                figures = time_page(server, page, people, args.requests)
+                person = person_of(page, people, customer)
+                queries, size_bytes = queries_of_page(page, person)
+                figures = time_page(server, page, person, args.requests)
                 print(
                     f"{page.label:<40} {figures['p50_ms']:>7.1f} {figures['p95_ms']:>7.1f} "
                     f"{figures['max_ms']:>7.1f} {queries:>7} {size_bytes:>7} "
