@@ -335,7 +335,8 @@ def clock_due_next(clocks) -> Clock | None:
 
 def _system_message_create(*, ticket: Ticket, body: str, now: datetime.datetime) -> Message:
     """The service speaking in the thread: no author, on the ticket's own channel, stored
-    under the ticket's row lock like every message (`message_post`)."""
+    under the ticket's row lock like every message (`message_post`). Both callers (the
+    acknowledgement, the sweep's delay notice) hold that lock already."""
     from tickets.services import message_post
 
     message, _created = message_post(
@@ -345,6 +346,7 @@ def _system_message_create(*, ticket: Ticket, body: str, now: datetime.datetime)
         body=body,
         channel=ticket.channel,
         now=now,
+        ticket_locked=True,
     )
     return message
 
