@@ -489,6 +489,29 @@ def tickets_seed(
 # --- Processes --------------------------------------------------------------------------------
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its live descendants (Linux /proc), with what
+    their reaped children used."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended while we read
+        # The command name may hold spaces and parentheses: fields start after the last ")".
+        fields = text[text.rindex(")") + 2 :].split()
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        # utime, stime, cutime, cstime: fields 14-17 of proc(5), 12-15 after the name.
+        ticks[child] = sum(int(value) for value in fields[11:15])
+    tree, frontier = set(), {pid}
+    while frontier:
+        tree |= frontier
+        frontier = {child for child, parent in parents.items() if parent in frontier} - tree
+    return sum(ticks.get(member, 0) for member in tree) / os.sysconf("SC_CLK_TCK")
+
+
 class _Process:
     """A child process of the bench, its output in a log file under the bench's var dir,
     stopped (SIGTERM, then SIGKILL) when the `with` block ends."""
@@ -520,6 +543,11 @@ class _Process:
                 raise RuntimeError(f"{self.name} did not start; see {self.log}")
             time.sleep(0.1)
         return self
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) this process and its children have used so far: on a
+        shared machine a steadier cost than wall time, which other people's load stretches."""
+        return process_tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

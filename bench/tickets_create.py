@@ -7,7 +7,9 @@ Celery worker sending the acknowledgements, on PostgreSQL.
 For each number of connections, that many threads each hold one keep-alive connection and
 open tickets (token auth, one customer per connection) one after the other for `--duration`
 seconds. Printed: tickets/s, latency p50/p95/p99/max, errors; then how long the worker took
-to acknowledge them (from the ticket's opening to its acknowledgement) and to drain its queue.
+to acknowledge them (from the ticket's opening to its acknowledgement) and to drain its queue,
+and the CPU time the web and worker processes spent per ticket (steadier than wall time on a
+machine others load).
 
 SQL per creation is counted in this process with django's CaptureQueriesContext around one
 request through the whole stack (django.test.Client: middleware, DRF view, `ticket_open`,
@@ -80,10 +82,15 @@ def open_tickets(
 
 
 def run_level(
-    server: common.Server, people: common.People, connections: int, duration: float
+    server: common.Server,
+    worker: common.Worker,
+    people: common.People,
+    connections: int,
+    duration: float,
 ) -> dict:
     from django.utils import timezone
 
+    cpu_before = server.cpu_seconds(), worker.cpu_seconds()
     latencies: list[list[float]] = [[] for _ in range(connections)]
     errors: list[int] = []
     opened_from = timezone.now()
@@ -108,7 +115,13 @@ def run_level(
         thread.join()
     elapsed = time.perf_counter() - started
     samples = [s for per_connection in latencies for s in per_connection]
+    acknowledged = acknowledgements(opened_from, ended=timezone.now())
+    per_ticket = 1000 / max(len(samples), 1)
     return {
+        # CPU the web and the worker processes spent per ticket (the worker's counted until it
+        # acknowledged them all): what the load of others does not change much.
+        "web_cpu_ms": (server.cpu_seconds() - cpu_before[0]) * per_ticket,
+        "worker_cpu_ms": (worker.cpu_seconds() - cpu_before[1]) * per_ticket,
         "connections": connections,
         "created": len(samples),
         "errors": len(errors),
@@ -116,7 +129,7 @@ def run_level(
         "seconds": elapsed,
         "per_second": len(samples) / elapsed,
         **common.latency_summary(samples),
-        **acknowledgements(opened_from, ended=timezone.now()),
+        **acknowledged,
     }
 
 
@@ -183,21 +196,23 @@ def main(argv: list[str] | None = None) -> None:
         + ", ".join(f"{name} {count}" for name, count in queries.items())
         + " (CaptureQueriesContext, in process)"
     )
-    with common.Worker(bench), common.Server(bench) as server:
-        run_level(server, people, max(args.connections), args.warmup)
+    with common.Worker(bench) as worker, common.Server(bench) as server:
+        run_level(server, worker, people, max(args.connections), args.warmup)
         print(
             f"{'conn':>4} {'tickets/s':>9} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
             f"{'max ms':>7} {'created':>7} {'errors':>6}   "
-            f"{'ack p50 s':>9} {'ack p95 s':>9} {'drain s':>7} {'load':>14}"
+            f"{'ack p50 s':>9} {'ack p95 s':>9} {'drain s':>7}   "
+            f"{'CPU ms/ticket web':>17} {'worker':>6} {'load':>14}"
         )
         for connections in args.connections:
-            level = run_level(server, people, connections, args.duration)
+            level = run_level(server, worker, people, connections, args.duration)
             print(
                 f"{level['connections']:>4} {level['per_second']:>9.1f} {level['p50_ms']:>7.1f} "
                 f"{level['p95_ms']:>7.1f} {level['p99_ms']:>7.1f} {level['max_ms']:>7.1f} "
                 f"{level['created']:>7} {level['errors']:>6}   "
                 f"{level['ack_p50_s']:>9.2f} {level['ack_p95_s']:>9.2f} "
-                f"{level['drain_s']:>7.2f} {common.load_average():>14}"
+                f"{level['drain_s']:>7.2f}   {level['web_cpu_ms']:>17.1f} "
+                f"{level['worker_cpu_ms']:>6.1f} {common.load_average():>14}"
             )
             if level["errors"] or level["unacknowledged"]:
                 print(
