@@ -6,7 +6,7 @@ import datetime
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import BigIntegerField, Exists, F, OuterRef, Subquery, Value
+from django.db.models import BigIntegerField, Exists, F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -168,12 +168,8 @@ def chats_fall_back(*, now: datetime.datetime, limit: int = FALLBACK_BATCH) -> l
 # --- Replies the customer left unread: one email per batch --------------------------------------
 
 
-def _customer_last_channel(ticket_id) -> Subquery:
-    return Subquery(
-        Message.objects.filter(ticket_id=ticket_id, kind=Message.Kind.CUSTOMER)
-        .order_by("-id")
-        .values("channel")[:1]
-    )
+def _customer_messages_latest_first(ticket_id: int) -> QuerySet[Message]:
+    return Message.objects.filter(ticket_id=ticket_id, kind=Message.Kind.CUSTOMER).order_by("-id")
 
 
 def unread_email_schedule(*, ticket: Ticket, now: datetime.datetime) -> bool:
@@ -192,7 +188,12 @@ def unread_email_schedule(*, ticket: Ticket, now: datetime.datetime) -> bool:
     scheduled = (
         Chat.objects.filter(ticket_id=ticket.pk)
         .exclude(outcome=Chat.Outcome.EMAIL)
-        .alias(customer_channel=Coalesce(_customer_last_channel(ticket.pk), Value("")))
+        .alias(
+            customer_channel=Coalesce(
+                Subquery(_customer_messages_latest_first(ticket.pk).values("channel")[:1]),
+                Value(""),
+            )
+        )
         .exclude(customer_channel=Channel.EMAIL)
         .update(unread_email_due_at=Coalesce(F("unread_email_due_at"), Value(due)))
     )
@@ -201,10 +202,7 @@ def unread_email_schedule(*, ticket: Ticket, now: datetime.datetime) -> bool:
     # Opened in chat without waiting in the queue (an imported or demo ticket): this reply
     # takes the chat, unless it fell back to email or the customer writes by email now.
     customer_channel = (
-        Message.objects.filter(ticket_id=ticket.pk, kind=Message.Kind.CUSTOMER)
-        .order_by("-id")
-        .values_list("channel", flat=True)
-        .first()
+        _customer_messages_latest_first(ticket.pk).values_list("channel", flat=True).first()
     )
     if customer_channel == Channel.EMAIL:
         return False
