@@ -2,11 +2,12 @@
 `message` frame on the agent's socket of server B (two uvicorn processes sharing PostgreSQL and
 the Redis channel layer, as several web processes do in production).
 
-    .venv/bin/python -m bench.chat_delivery --name cb --redis-db 9 --port 8951
+    .venv/bin/python -m bench.chat_delivery --name cb --redis-db 9
     .venv/bin/python -m bench.chat_delivery --layer core --rate 250 --duration 30
 
 `--conversations` chats are opened (`chat_start`, one customer each); each customer holds one
-socket on A (`--port`), and the conversation's agent one socket on B (`--port` + 1). Agents
+socket on A (`--port`), and the conversation's agent one socket on B (`--port-b`); each
+server is one uvicorn process (`--web-workers` does not apply). Agents
 are members of the first line with at most CHAT_MAX_CONNECTIONS_PER_USER sockets each, so the
 product's limits hold; so does the per-connection rate (customers take turns: each sends every
 conversations / rate seconds).
@@ -38,7 +39,7 @@ from pathlib import Path
 from bench import common
 
 CONNECT_CONCURRENCY = 50
-CONNECT_TIMEOUT_SECONDS = 60
+CONNECT_TIMEOUT_SECONDS = 120
 SETTLE_QUIET_SECONDS = 1.0
 SETTLE_MAX_SECONDS = 60
 CLOSE_TIMEOUT_SECONDS = 30
@@ -48,18 +49,23 @@ FIRST_MESSAGE = "Hello, my server does not answer since this morning."
 @dataclasses.dataclass(frozen=True)
 class ChatBench(common.Bench):
     layer: str = "pubsub"
+    port_b: int = 0
+    # Presence and connection counts of an earlier run (ids repeat in a fresh database) live
+    # on in Redis for CHAT_PRESENCE_TTL_SECONDS: each run has keys of its own.
+    run: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:8])
 
-    @property
-    def port_b(self) -> int:
-        return self.port + 1
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.port_b:
+            object.__setattr__(self, "port_b", common.free_port())
 
     def environ(self) -> dict[str, str]:
         return {
             **super().environ(),
             "DJANGO_SETTINGS_MODULE": "bench.chat_settings",
             "BENCH_CHANNEL_LAYER": self.layer,
-            "BENCH_CHANNEL_PREFIX": f"asgi-bench-{self.name}",
-            "CHAT_REDIS_PREFIX": f"chat-bench-{self.name}",
+            "BENCH_CHANNEL_PREFIX": f"asgi-bench-{self.name}-{self.run}",
+            "CHAT_REDIS_PREFIX": f"chat-bench-{self.name}-{self.run}",
         }
 
 
@@ -188,7 +194,11 @@ async def socket_open(url: str, token: str):
     """A connected socket past its preamble (the replay, then the presence frame)."""
     from websockets.asyncio.client import connect
 
-    ws = await connect(url, additional_headers={"Authorization": f"Token {token}"})
+    ws = await connect(
+        url,
+        additional_headers={"Authorization": f"Token {token}"},
+        open_timeout=CONNECT_TIMEOUT_SECONDS,
+    )
     while True:
         frame = json.loads(await ws.recv())
         if frame["type"] == "presence":
@@ -218,7 +228,8 @@ class Clients:
         self.agents: list = []
         self.readers: list[asyncio.Task] = []
 
-    async def open(self) -> float:
+    async def open(self) -> tuple[float, float]:
+        """Customers' sockets, then agents'; the seconds each took."""
         started = time.perf_counter()
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
@@ -234,11 +245,12 @@ class Clients:
             ),
             CONNECT_TIMEOUT_SECONDS,
         )
+        customers = time.perf_counter() - started
         self.agents = await asyncio.wait_for(
             asyncio.gather(*(one(self.b, c, c.agent_token, "agent") for c in self.conversations)),
             CONNECT_TIMEOUT_SECONDS,
         )
-        return time.perf_counter() - started
+        return customers, time.perf_counter() - started - customers
 
     async def settle(self) -> None:
         """Until no frame came for a second: the presence updates of the agents' arrival."""
@@ -370,8 +382,14 @@ def main(argv: list[str] | None = None) -> None:
         default="pubsub",
         help="channels-redis layer: RedisPubSubChannelLayer (production) or RedisChannelLayer",
     )
+    parser.add_argument("--port-b", type=int, default=0, help="port of server B (default: free)")
     args = parser.parse_args(argv)
-    bench = ChatBench(**dataclasses.asdict(common.Bench.from_args(args)), layer=args.layer)
+    # Each server is one uvicorn process: what one process takes is the measure.
+    bench = ChatBench(
+        **{**dataclasses.asdict(common.Bench.from_args(args)), "web_workers": 1},
+        layer=args.layer,
+        port_b=args.port_b,
+    )
     fd_limit_raise(2 * args.conversations)
     bench.setup()
 
@@ -411,7 +429,8 @@ def main(argv: list[str] | None = None) -> None:
         return f"{kb / 1024:.0f} MB"
 
     print(
-        f"sockets: {sockets} open in {result['connect_seconds']:.1f} s; "
+        f"sockets: {args.conversations} customers' open in {result['connect_seconds'][0]:.1f} s, "
+        f"{args.conversations} agents' in {result['connect_seconds'][1]:.1f} s; "
         f"load average {result['load'][0]} (before) {result['load'][1]} (after)"
     )
     print(

@@ -9,13 +9,14 @@ origin and authenticate with `Authorization: Token <key>`, which a browser page 
 from urllib.parse import urlparse
 
 from channels.auth import get_user
-from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import is_same_domain, split_domain_port, validate_host
 from rest_framework.authtoken.models import Token
+
+from chat.db import database_sync_to_async
 
 
 def _header(scope, name: bytes) -> str | None:

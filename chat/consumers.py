@@ -9,19 +9,22 @@ read (internal notes reach staff only).
 
 import asyncio
 import json
+import logging
+import random
 import time
 import uuid
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from chat import frames, presence, services
+from chat.db import database_sync_to_async
 from escalation.models import TeamMembership
 from tickets.errors import ServiceError
 from tickets.models import Channel
@@ -34,6 +37,8 @@ from tickets.selectors import (
 )
 from tickets.services import ticket_reply
 
+log = logging.getLogger(__name__)
+
 # Closed by the server: the ticket is unknown or not the user's to see (API.md), or the user
 # already has as many sockets as allowed.
 CLOSE_FORBIDDEN = 4403
@@ -43,6 +48,9 @@ ID_MAX = 2**63 - 1
 # (\u0001 is six): refused before it is parsed.
 FRAME_ESCAPE_FACTOR = 6
 FRAME_OVERHEAD_CHARS = 1024
+# Frames of its own messages a socket keeps until their broadcast comes back (at most once:
+# one may never come).
+WRITTEN_KEPT = 100
 
 
 def presence_group(team_id: int) -> str:
@@ -129,6 +137,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.bucket = TokenBucket(settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST)
         self.typing_at = float("-inf")
         self.replayed: set[int] = set()
+        self.written: dict[int, dict] = {}  # frames of messages this socket stored, by id
         self.agents_online_sent: int | None = None
         # Subscribe before reading the database: a message stored meanwhile is then either in
         # the replay or in the stream (both, at worst: `replayed` drops the second copy).
@@ -136,8 +145,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self._join(presence_group(self.team_id))
         self.agent_teams = await _teams_of(self.user) if self.staff else []
         if self.agent_teams:
-            await presence.agent_online(self.user.pk, self.channel_name, self.agent_teams)
-            await self._presence_announce()
+            await self._presence_announce(
+                await presence.agent_online(self.user.pk, self.channel_name, self.agent_teams)
+            )
         after = _after(self.scope.get("query_string", b""))
         if after is None:
             await self.send_json(
@@ -156,8 +166,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         await presence.connection_close(self.user.pk, self.channel_name)
         if getattr(self, "agent_teams", None):
-            await presence.agent_offline(self.user.pk, self.channel_name, self.agent_teams)
-            await self._presence_announce()
+            await self._presence_announce(
+                await presence.agent_offline(self.user.pk, self.channel_name, self.agent_teams)
+            )
 
     async def _join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
@@ -183,11 +194,20 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         """Keep this socket's Redis entries alive and the agents-online count current."""
         interval = settings.CHAT_PRESENCE_TTL_SECONDS / 3
         while True:
-            await asyncio.sleep(interval)
-            await presence.connection_open(self.user.pk, self.channel_name)
-            if self.agent_teams:
-                await presence.agent_online(self.user.pk, self.channel_name, self.agent_teams)
-            await self._presence_send()
+            # Sockets opened together would otherwise beat together, all at once, forever.
+            await asyncio.sleep(interval * random.uniform(0.5, 1))
+            try:
+                await presence.connection_open(self.user.pk, self.channel_name)
+                if self.agent_teams:
+                    await self._presence_announce(
+                        await presence.agent_online(
+                            self.user.pk, self.channel_name, self.agent_teams
+                        )
+                    )
+                await self._presence_send()
+            except RedisError:
+                # Presence is a hint; the next beat tries again, the entries last three beats.
+                log.warning("presence beat failed", exc_info=True)
 
     async def _presence_send(self) -> None:
         count = await presence.agents_online(self.team_id)
@@ -195,9 +215,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             self.agents_online_sent = count
             await self.send_json(frames.presence_frame(count))
 
-    async def _presence_announce(self) -> None:
-        """Tell the sockets of each of this agent's teams how many agents are online now."""
-        for team_id in self.agent_teams:
+    async def _presence_announce(self, team_ids: list[int]) -> None:
+        """Tell the sockets of these teams how many agents are online now: only where this
+        agent came or went, since every socket of the team hears each announcement."""
+        for team_id in team_ids:
             count = await presence.agents_online(team_id)
             await self.channel_layer.group_send(
                 presence_group(team_id),
@@ -257,15 +278,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(internal, bool):
             return await self._error("invalid", _("internal must be true or false."))
         try:
-            message, created = await database_sync_to_async(ticket_reply)(
-                ticket_id=self.ticket_id,
-                author=self.user,
-                body=body,
-                channel=Channel.CHAT,
-                now=timezone.now(),
-                internal=internal,
-                client_id=client_id,
-            )
+            created, frame = await database_sync_to_async(self._store)(body, client_id, internal)
         except Http404:
             await self.close(code=CLOSE_FORBIDDEN)
             return
@@ -273,11 +286,28 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             return await self._error(exc.code, exc.detail)
         if not created:
             # A resend: stored once already; the sender still learns which message it is.
-            frame = await database_sync_to_async(frames.message_frame_for)(
-                self.user, self.ticket_id, message.pk
-            )
             if frame is not None:
                 await self.send_json(frame)
+            return
+        # This socket's copy of the broadcast then needs no query.
+        self.written[frame["message"]["id"]] = frame
+        if len(self.written) > WRITTEN_KEPT:
+            del self.written[next(iter(self.written))]
+
+    def _store(self, body: str, client_id: str, internal: bool) -> tuple[bool, dict | None]:
+        """Store the message (once per client_id); whether it is new, and its frame."""
+        message, created = ticket_reply(
+            ticket_id=self.ticket_id,
+            author=self.user,
+            body=body,
+            channel=Channel.CHAT,
+            now=timezone.now(),
+            internal=internal,
+            client_id=client_id,
+        )
+        if created:
+            return True, frames.written_frame(message, self.role)
+        return False, frames.message_frame_for(self.user, self.ticket_id, message.pk)
 
     async def _typing(self, content: dict) -> None:
         now = time.monotonic()
@@ -315,9 +345,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         message_id = event["message_id"]
         if event.get("kind") not in self.kinds or message_id in self.replayed:
             return
-        frame = await database_sync_to_async(frames.message_frame_for)(
-            self.user, self.ticket_id, message_id
-        )
+        frame = self.written.pop(message_id, None) or await database_sync_to_async(
+            frames.message_frame_for
+        )(self.user, self.ticket_id, message_id)
         if frame is not None:
             await self.send_json(frame)
 

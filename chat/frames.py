@@ -3,11 +3,11 @@ serializers so a message or a ticket has one shape everywhere. Synchronous: the 
 calls them through `database_sync_to_async`."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 
 from tickets.api import CLOCKS, MessageOut, TicketOut, display_name, thread_visible_to
-from tickets.models import Message, Ticket
-from tickets.selectors import access_ticket, user_role
+from tickets.models import Attachment, Message, Ticket
+from tickets.selectors import Role, access_ticket, user_role
 
 REPLAY_BATCH = 200
 
@@ -19,10 +19,37 @@ def message_frame(message: Message) -> dict:
     return frame
 
 
+# Prefetched without a query: what a message holds when it has no attachments.
+NO_ATTACHMENTS = Prefetch("attachments", queryset=Attachment.objects.none())
+
+
 def message_frame_for(user: AbstractBaseUser, ticket_id: int, message_id: int) -> dict | None:
-    """The frame of one message as `user` may read it; None for an internal note to a customer."""
-    message = thread_visible_to(user, Ticket(pk=ticket_id)).filter(pk=message_id).first()
-    return message_frame(message) if message is not None else None
+    """The frame of one message as `user` may read it; None for an internal note to a customer.
+
+    One query for a chat line: its attachments are read only when it has some (a socket
+    sends each message to every socket of the conversation, so each query counts).
+    """
+    message = (
+        thread_visible_to(user, Ticket(pk=ticket_id))
+        .prefetch_related(None)
+        .annotate(has_attachments=Exists(Attachment.objects.filter(message=OuterRef("pk"))))
+        .filter(pk=message_id)
+        .first()
+    )
+    if message is None:
+        return None
+    prefetch_related_objects(
+        [message], "attachments" if message.has_attachments else NO_ATTACHMENTS
+    )
+    return message_frame(message)
+
+
+def written_frame(message: Message, author_role: str) -> dict:
+    """The frame of a message just written on a socket (which carries no attachments), from the
+    object in memory: the same frame the other sockets read from the database."""
+    message.author_is_manager = author_role == Role.MANAGER
+    prefetch_related_objects([message], NO_ATTACHMENTS)
+    return message_frame(message)
 
 
 def replay_batch(user: AbstractBaseUser, ticket_id: int, after: int) -> list[dict]:

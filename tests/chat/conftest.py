@@ -12,6 +12,7 @@ from django.conf import settings
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from chat import db as chat_db
 from escalation.models import Team
 from escalation.services import support_structure_setup
 from helpdesk.asgi import application
@@ -25,6 +26,14 @@ TIMEOUT = 5
 def private_redis_keys(settings):
     """Presence and connection counts of one test never count in another."""
     settings.CHAT_REDIS_PREFIX = f"chat-test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(autouse=True)
+def chat_database_threads_closed():
+    """The sockets' queries run on chat.db's threads, each keeping its connection: closed after
+    each test, so that the test database can be dropped."""
+    yield
+    chat_db.connections_close()
 
 
 @pytest.fixture(autouse=True)
