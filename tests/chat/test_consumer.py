@@ -162,6 +162,28 @@ def test_a_message_is_stored_then_broadcast_to_every_socket(chat_a, customer_a, 
     assert chat_a.status == Status.OPEN
 
 
+def test_the_writers_own_frame_is_the_one_every_other_socket_reads(chat_a, customer_a, structure):
+    """The writer's copy is rendered from memory, the others' from the database: the same."""
+    from tests import factories
+
+    manager = factories.make_agent(username="marta", manager=True)
+
+    async def scenario():
+        customer = await joined(chat_a.pk, customer_a)
+        await until_presence(customer)
+        staff = await joined(chat_a.pk, manager)
+        await until_presence(staff)
+        await staff.say("A manager here: we are on it")
+        own = await staff.frame_of("message")
+        assert own["message"]["author"]["role"] == "manager"
+        assert own["message"]["attachments"] == []
+        assert (await customer.frame_of("message")) == own
+        await customer.close()
+        await staff.close()
+
+    run(scenario)
+
+
 def test_a_message_written_elsewhere_reaches_the_socket(chat_a, customer_a, agent):
     async def scenario():
         socket = await joined(chat_a.pk, customer_a)
@@ -176,6 +198,27 @@ def test_a_message_written_elsewhere_reaches_the_socket(chat_a, customer_a, agen
         frame = await socket.frame_of("message")
         assert frame["message"]["body"] == "Answered from the admin"
         assert "client_id" not in frame
+        await socket.close()
+
+    run(scenario)
+
+
+def test_a_message_with_files_reaches_the_socket_with_them(chat_a, customer_a, agent):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    async def scenario():
+        socket = await joined(chat_a.pk, customer_a)
+        await until_presence(socket)
+        await db(ticket_reply)(
+            ticket_id=chat_a.pk,
+            author=agent,
+            body="The boot log, from the admin",
+            channel=Channel.WEB,
+            now=timezone.now(),
+            attachments=[SimpleUploadedFile("boot.log", b"kernel panic\n")],
+        )
+        frame = await socket.frame_of("message")
+        assert [a["filename"] for a in frame["message"]["attachments"]] == ["boot.log"]
         await socket.close()
 
     run(scenario)
