@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 from helpdesk import embedded
 
@@ -164,6 +165,14 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="helpdesk")
+# Sweeps have a queue of their own, which a worker reads in turn with the default one: a burst
+# of emails (1,500 at-risk warnings) must not hold the next sweep until it expires.
+CELERY_SWEEP_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.sweeps"
+CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_SWEEP_QUEUE)]
+CELERY_TASK_ROUTES = {
+    "sla.sweep": {"queue": CELERY_SWEEP_QUEUE},
+    "chat.fallback_sweep": {"queue": CELERY_SWEEP_QUEUE},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The SLA sweep: breaches known within seconds (peers sweep every 5 minutes or every hour).
 SLA_SWEEP_SECONDS = env.int("SLA_SWEEP_SECONDS", default=10)

@@ -228,6 +228,13 @@ class Breach(models.Model):
         indexes = [
             models.Index(fields=["team", "metric", "detected_at"], name="breach_report_idx"),
             models.Index(fields=["-detected_at"], name="breach_recent_idx"),
+            # Breaches managers have not heard of yet: every sweep reads them, so the read must
+            # not grow with every breach ever recorded.
+            models.Index(
+                fields=["detected_at"],
+                name="breach_unnotified_idx",
+                condition=Q(managers_notified_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -20,7 +20,9 @@ def celery_test_queue(redis_server):
     no longer exist."""
     import redis
 
-    redis.Redis.from_url(redis_server).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    redis.Redis.from_url(redis_server).delete(
+        settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_SWEEP_QUEUE
+    )
     yield settings.CELERY_TASK_DEFAULT_QUEUE
 
 

@@ -61,3 +61,15 @@ def test_every_beat_entry_runs_a_known_task_and_expires_before_the_next_run(entr
     assert schedule["task"] in TASKS
     assert 0 < schedule["options"]["expires"] <= schedule["schedule"]
     assert not TASKS[schedule["task"]].acks_late  # the next run is the retry
+
+
+@pytest.mark.parametrize("entry", sorted(settings.CELERY_BEAT_SCHEDULE))
+def test_sweeps_have_a_queue_of_their_own_that_every_worker_reads(entry):
+    task = settings.CELERY_BEAT_SCHEDULE[entry]["task"]
+    route = app.amqp.router.route({}, task)
+    assert route["queue"].name == settings.CELERY_SWEEP_QUEUE
+    # A worker started without -Q consumes every declared queue: the default and the sweeps.
+    assert {q.name for q in app.conf.task_queues} == {
+        app.conf.task_default_queue,
+        settings.CELERY_SWEEP_QUEUE,
+    }
