@@ -267,14 +267,17 @@ def staff_email_queue(
 STUCK_SENDING_SECONDS = 300
 
 
-def outbox_due(*, now: datetime.datetime, limit: int = 500) -> list[int]:
-    """Outbox rows to (re)deliver: pending and due, or abandoned mid-send by a dead worker."""
+def outbox_due(*, now: datetime.datetime, limit: int = 500, grace_seconds: int = 5) -> list[int]:
+    """Outbox rows to (re)deliver: pending and due for `grace_seconds` (the task enqueued on
+    commit delivers a fresh row within a second; re-enqueueing it on every sweep only made
+    duplicate tasks), or abandoned mid-send by a dead worker."""
     stuck = now - datetime.timedelta(seconds=STUCK_SENDING_SECONDS)
     OutboundEmail.objects.filter(state=OutboundEmail.State.SENDING, claimed_at__lt=stuck).update(
         state=OutboundEmail.State.PENDING
     )
+    due = now - datetime.timedelta(seconds=grace_seconds)
     return list(
         OutboundEmail.objects.filter(
-            state=OutboundEmail.State.PENDING, next_attempt_at__lte=now
+            state=OutboundEmail.State.PENDING, next_attempt_at__lte=due
         ).values_list("pk", flat=True)[:limit]
     )

@@ -246,6 +246,15 @@ def test_the_delivery_task_is_enqueued_only_after_commit(django_capture_on_commi
     assert outbox.state == "pending"
 
 
+def test_the_sweep_leaves_a_fresh_row_to_its_own_task_and_redelivers_a_lost_one(relay):
+    ticket = make_ticket(now=T0)
+    acknowledgement_send(ticket_id=ticket.pk, now=T0)
+    outbox = OutboundEmail.objects.get(ticket=ticket)
+
+    assert notifications.outbox_due(now=T0 + datetime.timedelta(seconds=4)) == []
+    assert notifications.outbox_due(now=T0 + datetime.timedelta(seconds=5)) == [outbox.pk]
+
+
 def test_a_refused_send_is_retried_after_a_backoff_and_then_sent_once(relay):
     ticket = make_ticket(now=T0)
     acknowledgement_send(ticket_id=ticket.pk, now=T0)
