@@ -15,6 +15,7 @@ import time
 import uuid
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -101,6 +102,15 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
     registered = False  # counted among the user's sockets in Redis
     ready = False  # authorised, subscribed and replayed: frames are taken
     heartbeat: asyncio.Task | None = None
+
+    async def dispatch(self, message):
+        # Channels' dispatch first closes stale connections of its single database thread, a
+        # hop to that thread for every frame in and every event out; this consumer's queries
+        # run on chat.db's threads, which close their own.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # --- Connection ------------------------------------------------------------------------
 

@@ -10,10 +10,14 @@ from tickets.models import Attachment, Message, Ticket
 from tickets.selectors import Role, access_ticket, user_role
 
 REPLAY_BATCH = 200
+# One serializer for every frame: building a ModelSerializer's fields costs more than rendering
+# a message with them, and rendering keeps no state (no request in its context, so attachment
+# URLs are paths, as before).
+MESSAGE_OUT = MessageOut()
 
 
 def message_frame(message: Message) -> dict:
-    frame = {"type": "message", "message": MessageOut(message).data}
+    frame = {"type": "message", "message": MESSAGE_OUT.to_representation(message)}
     if message.client_id:
         frame["client_id"] = message.client_id
     return frame
