@@ -365,13 +365,13 @@ CROSS JOIN (VALUES ('acknowledgement', false, 120), ('first_response', false, 60
                    ('status_update', true, 14400), ('resolution', true, 259200))
     AS m(metric, business, target);
 
--- Ticket.next_due_at, as sla.services keeps it: the running, unpaused clock due first.
-UPDATE tickets_ticket t SET next_due_at = c.due
-FROM (SELECT ticket_id, min(due_at) AS due FROM sla_clock
-      WHERE met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL
-        AND ticket_id IN (SELECT ticket_id FROM seeded)
-      GROUP BY ticket_id) AS c
-WHERE t.id = c.ticket_id;
+-- Ticket.next_due_at, as sla.services keeps it: the running, unpaused clock due first (only
+-- open tickets have one), a lookup by the clocks' ticket index each.
+UPDATE tickets_ticket t SET next_due_at = (
+    SELECT min(c.due_at) FROM sla_clock c
+    WHERE c.ticket_id = t.id
+      AND c.met_at IS NULL AND c.cancelled_at IS NULL AND c.paused_at IS NULL)
+WHERE t.status IN ('new', 'open', 'waiting_on_customer', 'pending_approval');
 
 INSERT INTO tickets_referencecounter (year, last)
 SELECT extract(year FROM opened)::int, max(i) FROM seeded GROUP BY 1
