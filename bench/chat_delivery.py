@@ -6,11 +6,12 @@ the Redis channel layer, as several web processes do in production).
     .venv/bin/python -m bench.chat_delivery --layer core --rate 250 --duration 30
 
 `--conversations` chats are opened (`chat_start`, one customer each); each customer holds one
-socket on A (`--port`), and the conversation's agent one socket on B (`--port-b`); each
-server is one uvicorn process (`--web-workers` does not apply). Agents
-are members of the first line with at most CHAT_MAX_CONNECTIONS_PER_USER sockets each, so the
-product's limits hold; so does the per-connection rate (customers take turns: each sends every
-conversations / rate seconds).
+socket on A (`--port`), and the conversation's agent one socket on B (`--port-b`); each server
+is one uvicorn process (`--web-workers` does not apply). Agents are members of the first line
+with at most CHAT_MAX_CONNECTIONS_PER_USER sockets each, so the product's limits hold; so does
+the per-connection rate (customers take turns: each sends every conversations / rate seconds).
+`--layer core` runs both servers on channels-redis' RedisChannelLayer instead of the PubSub
+layer of the settings (bench/chat_settings.py).
 
 Messages leave at a steady `--rate` (open loop: message k is due at start + k / rate, whatever
 the answers), round robin over the conversations, each with a client_id and its send time in
@@ -345,11 +346,13 @@ async def measure(args, bench: ChatBench, conversations: list[Conversation]) -> 
         tally.late.clear()
         load_before = common.load_average()
         cpu_before = [s.cpu_seconds() for s in servers]
+        client_before = time.process_time()
         started = time.perf_counter()
         client_ids = await clients.send(args.rate, args.duration)
         elapsed = time.perf_counter() - started
         await clients.arrived(client_ids, args.grace)
         cpu = [s.cpu_seconds() - before for s, before in zip(servers, cpu_before, strict=True)]
+        client_cpu = time.process_time() - client_before
         loaded = [s.rss_kb() for s in servers]
         load_after = common.load_average()
         await clients.close()
@@ -363,6 +366,7 @@ async def measure(args, bench: ChatBench, conversations: list[Conversation]) -> 
         "opened": opened,
         "loaded": loaded,
         "cpu": cpu,
+        "client_cpu": client_cpu,
         "load": (load_before, load_after),
         "logged": logged,
     }
@@ -454,7 +458,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"cpu:     A {result['cpu'][0]:.1f} s, B {result['cpu'][1]:.1f} s for {sent} messages "
         f"({result['cpu'][0] / sent * 1000:.2f} + {result['cpu'][1] / sent * 1000:.2f} ms "
-        f"a message)"
+        f"a message); this client {result['client_cpu']:.1f} s"
     )
     if result["logged"]:
         print(f"server logs: {len(result['logged'])} warnings/errors, first: {result['logged'][0]}")
