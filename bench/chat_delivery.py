@@ -170,6 +170,7 @@ class Tally:
         self.errors = collections.Counter()
         self.closed = collections.Counter()
         self.late: list[float] = []
+        self.unsent = 0
         self.last_frame_at = time.perf_counter()
 
     def frame(self, side: str, frame: dict, at: float) -> None:
@@ -263,6 +264,8 @@ class Clients:
 
     async def send(self, rate: float, duration: float) -> list[str]:
         """`rate` customer messages a second for `duration` seconds, round robin; their ids."""
+        from websockets.exceptions import ConnectionClosed
+
         total = round(rate * duration)
         client_ids = []
         start = time.perf_counter()
@@ -277,7 +280,10 @@ class Clients:
             self.tally.sent[client_id] = now
             client_ids.append(client_id)
             body = f"Bench message {k} sent at {now:.6f}"
-            await ws.send(json.dumps({"type": "message", "client_id": client_id, "body": body}))
+            try:
+                await ws.send(json.dumps({"type": "message", "client_id": client_id, "body": body}))
+            except ConnectionClosed:
+                self.tally.unsent += 1  # the server closed this socket: counted, not retried
         return client_ids
 
     async def arrived(self, client_ids: list[str], grace: float) -> None:
@@ -344,6 +350,7 @@ async def measure(args, bench: ChatBench, conversations: list[Conversation]) -> 
         await clients.send(args.rate, args.warmup)
         tally.sent.clear()
         tally.late.clear()
+        tally.unsent = 0
         load_before = common.load_average()
         cpu_before = [s.cpu_seconds() for s in servers]
         client_before = time.process_time()
@@ -447,7 +454,7 @@ def main(argv: list[str] | None = None) -> None:
         f"lost:    {len(lost)} at the agent, {len(echo_lost)} at the customer "
         f"(after {args.grace:g} s grace); stored {stored}/{sent}; "
         f"duplicates {dict(tally.duplicates) or 0}; error frames {dict(tally.errors) or 0}; "
-        f"closed {dict(tally.closed) or 0}"
+        f"closed {dict(tally.closed) or 0}; unsent on a closed socket {tally.unsent}"
     )
     print(
         f"memory:  A {mb(result['idle'][0])} idle -> {mb(result['opened'][0])} with sockets -> "
