@@ -144,7 +144,7 @@ class Socket:
         return client_id
 
     async def close(self) -> None:
-        await self.communicator.disconnect()
+        await self.communicator.disconnect(timeout=TIMEOUT)  # the app releases its slot first
 
 
 async def open_socket(
