@@ -3,8 +3,8 @@
 Thin: it authenticates (chat.auth), asks `access_ticket`, replays from the database, relays
 group events and hands every write to a service. Messages are stored by `ticket_reply`, the
 same use case as every other channel, and reach sockets only through the broadcast that
-follows COMMIT; each socket loads the message itself, so what it shows is what its user may
-read (internal notes reach staff only).
+follows COMMIT. The broadcast carries the message rendered; each socket sends it only when its
+user may read that kind (internal notes reach staff only).
 """
 
 import asyncio
@@ -355,9 +355,13 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         message_id = event["message_id"]
         if event.get("kind") not in self.kinds or message_id in self.replayed:
             return
-        frame = self.written.pop(message_id, None) or await database_sync_to_async(
-            frames.message_frame_for
-        )(self.user, self.ticket_id, message_id)
+        frame = self.written.pop(message_id, None)
+        if frame is None and "message" in event:
+            frame = frames.broadcast_frame(event)
+        elif frame is None:  # an event from a server of the previous release carries only the id
+            frame = await database_sync_to_async(frames.message_frame_for)(
+                self.user, self.ticket_id, message_id
+            )
         if frame is not None:
             await self.send_json(frame)
 

@@ -3,54 +3,43 @@ serializers so a message or a ticket has one shape everywhere. Synchronous: the 
 calls them through `database_sync_to_async`."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
+from django.db.models import prefetch_related_objects
 
-from tickets.api import CLOCKS, MessageOut, TicketOut, display_name, thread_visible_to
-from tickets.models import Attachment, Message, Ticket
+from tickets.api import CLOCKS, TicketOut, display_name, thread_visible_to
+from tickets.models import Message, Ticket
+from tickets.rendering import NO_ATTACHMENTS, message_loaded, message_shape
 from tickets.selectors import Role, access_ticket, user_role
 
 REPLAY_BATCH = 200
-# One serializer for every frame: building a ModelSerializer's fields costs more than rendering
-# a message with them, and rendering keeps no state (no request in its context, so attachment
-# URLs are paths, as before).
-MESSAGE_OUT = MessageOut()
 
 
 def message_frame(message: Message) -> dict:
-    frame = {"type": "message", "message": MESSAGE_OUT.to_representation(message)}
-    if message.client_id:
-        frame["client_id"] = message.client_id
+    return shape_frame(message_shape(message), message.client_id)
+
+
+def shape_frame(shape: dict, client_id: str | None) -> dict:
+    frame = {"type": "message", "message": shape}
+    if client_id:
+        frame["client_id"] = client_id
     return frame
 
 
-# Prefetched without a query: what a message holds when it has no attachments.
-NO_ATTACHMENTS = Prefetch("attachments", queryset=Attachment.objects.none())
+def broadcast_frame(event: dict) -> dict:
+    """The frame of a `conversation.message` event that carries its message rendered: the same
+    for every reader, so without a query (the consumer has checked the kind)."""
+    return shape_frame(event["message"], event.get("client_id"))
 
 
 def message_frame_for(user: AbstractBaseUser, ticket_id: int, message_id: int) -> dict | None:
     """The frame of one message as `user` may read it; None for an internal note to a customer.
-
-    One query for a chat line: its attachments are read only when it has some (a socket
-    sends each message to every socket of the conversation, so each query counts).
-    """
-    message = (
-        thread_visible_to(user, Ticket(pk=ticket_id))
-        .prefetch_related(None)
-        .annotate(has_attachments=Exists(Attachment.objects.filter(message=OuterRef("pk"))))
-        .filter(pk=message_id)
-        .first()
-    )
-    if message is None:
-        return None
-    prefetch_related_objects(
-        [message], "attachments" if message.has_attachments else NO_ATTACHMENTS
-    )
-    return message_frame(message)
+    One query."""
+    message = message_loaded(thread_visible_to(user, Ticket(pk=ticket_id)), message_id)
+    return None if message is None else message_frame(message)
 
 
 def written_frame(message: Message, author_role: str) -> dict:
     """The frame of a message just written on a socket (which carries no attachments), from the
-    object in memory: the same frame the other sockets read from the database."""
+    object in memory: the same frame the other sockets get from the broadcast."""
     message.author_is_manager = author_role == Role.MANAGER
     prefetch_related_objects([message], NO_ATTACHMENTS)
     return message_frame(message)

@@ -426,16 +426,19 @@ def tickets_filtered(tickets: QuerySet[Ticket], filters: dict, user) -> QuerySet
     return tickets.order_by("-last_activity_at", "-id")
 
 
-def thread_visible_to(user, ticket: Ticket) -> QuerySet[Message]:
-    """The messages of a ticket `user` may read: customers never see internal notes."""
+def with_authors(messages: QuerySet[Message]) -> QuerySet[Message]:
+    """`messages` with what `MessageOut` renders of their authors, role included, in the query."""
     in_managers = User.groups.through.objects.filter(
         user_id=OuterRef("author_id"), group__name=MANAGERS_GROUP
     )
+    return messages.select_related("author").annotate(author_is_manager=Exists(in_managers))
+
+
+def thread_visible_to(user, ticket: Ticket) -> QuerySet[Message]:
+    """The messages of a ticket `user` may read: customers never see internal notes."""
     messages = (
-        Message.objects.filter(ticket_id=ticket.pk)
-        .select_related("author")
+        with_authors(Message.objects.filter(ticket_id=ticket.pk))
         .prefetch_related("attachments")
-        .annotate(author_is_manager=Exists(in_managers))
         .order_by("created_at", "id")
     )
     return messages.filter(kind__in=message_kinds_visible_to(user))

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from email.utils import make_msgid
 
 from channels.layers import get_channel_layer
@@ -164,16 +164,19 @@ class _BroadcastLoop:
 _broadcast_loop = _BroadcastLoop()
 
 
-def broadcast_on_commit(group: str, event: dict) -> None:
+def broadcast_on_commit(group: str, event: dict | Callable[[], dict | None]) -> None:
     """Send `event` to a channel group once the transaction commits (Zulip's
-    send_event_on_commit). At most once: clients recover from the database with `after=`."""
+    send_event_on_commit); a callable builds it then, None sending nothing. At most once:
+    clients recover from the database with `after=`."""
 
     def send():
         layer = get_channel_layer()
         if layer is None:
             return
         try:
-            _broadcast_loop.send(layer.group_send(group, event))
+            built = event() if callable(event) else event
+            if built is not None:
+                _broadcast_loop.send(layer.group_send(group, built))
         except Exception:  # the socket is only the fast path; the database has the message
             log.warning("could not broadcast to %s", group)
 
@@ -185,10 +188,28 @@ def conversation_group(ticket_id: int) -> str:
 
 
 def broadcast_message_on_commit(message: Message) -> None:
-    broadcast_on_commit(
-        conversation_group(message.ticket_id),
-        {"type": "conversation.message", "message_id": message.pk, "kind": message.kind},
-    )
+    """The event carries the message rendered once, after COMMIT, in its public shape: each
+    socket only checks the kind against its reader's (internal notes reach staff only) and
+    sends it without a query, however many sockets the conversation has."""
+    message_id, kind, client_id = message.pk, str(message.kind), message.client_id
+
+    def event() -> dict | None:
+        from tickets.rendering import message_rendered  # tickets.rendering needs tickets.api
+
+        rendered = message_rendered(message_id)
+        if rendered is None:
+            return None
+        event = {
+            "type": "conversation.message",
+            "message_id": message_id,
+            "kind": kind,
+            "message": rendered,
+        }
+        if client_id:
+            event["client_id"] = client_id
+        return event
+
+    broadcast_on_commit(conversation_group(message.ticket_id), event)
 
 
 def email_deliver(*, outbound_id: int, now: datetime.datetime) -> bool:
