@@ -316,7 +316,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             client_id=client_id,
         )
         if created:
-            return True, frames.written_frame(message, self.role)
+            return True, frames.written_frame(message)
         return False, frames.message_frame_for(self.user, self.ticket_id, message.pk)
 
     async def _typing(self, content: dict) -> None:

@@ -7,8 +7,8 @@ from django.db.models import prefetch_related_objects
 
 from tickets.api import CLOCKS, TicketOut, display_name, thread_visible_to
 from tickets.models import Message, Ticket
-from tickets.rendering import NO_ATTACHMENTS, message_loaded, message_shape
-from tickets.selectors import Role, access_ticket, user_role
+from tickets.rendering import message_loaded, message_shape, message_written_shape
+from tickets.selectors import access_ticket, user_role
 
 REPLAY_BATCH = 200
 
@@ -37,12 +37,10 @@ def message_frame_for(user: AbstractBaseUser, ticket_id: int, message_id: int) -
     return None if message is None else message_frame(message)
 
 
-def written_frame(message: Message, author_role: str) -> dict:
+def written_frame(message: Message) -> dict:
     """The frame of a message just written on a socket (which carries no attachments), from the
     object in memory: the same frame the other sockets get from the broadcast."""
-    message.author_is_manager = author_role == Role.MANAGER
-    prefetch_related_objects([message], NO_ATTACHMENTS)
-    return message_frame(message)
+    return shape_frame(message_written_shape(message), message.client_id)
 
 
 def replay_batch(user: AbstractBaseUser, ticket_id: int, after: int) -> list[dict]:

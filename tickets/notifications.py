@@ -187,16 +187,19 @@ def conversation_group(ticket_id: int) -> str:
     return f"conversation.{ticket_id}"
 
 
-def broadcast_message_on_commit(message: Message) -> None:
+def broadcast_message_on_commit(message: Message, *, with_attachments: bool = False) -> None:
     """The event carries the message rendered once, after COMMIT, in its public shape: each
     socket only checks the kind against its reader's (internal notes reach staff only) and
-    sends it without a query, however many sockets the conversation has."""
+    sends it without a query, however many sockets the conversation has. A message just
+    written is rendered from memory; one with attachments is read back (one query more)."""
     message_id, kind, client_id = message.pk, str(message.kind), message.client_id
 
     def event() -> dict | None:
-        from tickets.rendering import message_rendered  # tickets.rendering needs tickets.api
+        from tickets.rendering import message_rendered, message_written_shape
 
-        rendered = message_rendered(message_id)
+        rendered = (
+            message_rendered(message_id) if with_attachments else message_written_shape(message)
+        )
         if rendered is None:
             return None
         event = {

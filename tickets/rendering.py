@@ -6,6 +6,7 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_rela
 
 from tickets.api import MessageOut, with_authors
 from tickets.models import Attachment, Message
+from tickets.selectors import Role, user_role
 
 # One serializer for every render: building a ModelSerializer's fields costs more than rendering
 # a message with them, and rendering keeps no state (no request in its context: URLs are paths).
@@ -38,3 +39,13 @@ def message_loaded(messages: QuerySet[Message], message_id: int) -> Message | No
 def message_rendered(message_id: int) -> dict | None:
     message = message_loaded(with_authors(Message.objects.all()), message_id)
     return None if message is None else message_shape(message)
+
+
+def message_written_shape(message: Message) -> dict:
+    """The shape of a message this process has just written, without attachments, from the
+    object in memory: no query. Its author is the object that wrote it, whose role
+    `user_role` has usually cached already (it asked it to allow the write)."""
+    author = message.author
+    message.author_is_manager = author is not None and user_role(author) == Role.MANAGER
+    prefetch_related_objects([message], NO_ATTACHMENTS)
+    return message_shape(message)

@@ -385,7 +385,7 @@ def ticket_reply(
         )
         if not created:
             return message, False
-        _attachments_store(message, attachments)
+        stored = _attachments_store(message, attachments)
         ticket.last_activity_at = now
         ticket.updated_at = now
         ticket.save(update_fields=["last_activity_at", "updated_at"])
@@ -400,7 +400,7 @@ def ticket_reply(
 
             if not unread_email_schedule(ticket=ticket, now=now):
                 notifications.email_queue(ticket=ticket, message=message, purpose="reply", now=now)
-        notifications.broadcast_message_on_commit(message)
+        notifications.broadcast_message_on_commit(message, with_attachments=bool(stored))
     return message, True
 
 
