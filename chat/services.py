@@ -10,6 +10,7 @@ from django.db.models import BigIntegerField, Exists, F, OuterRef, QuerySet, Sub
 from django.db.models.functions import Coalesce
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from chat.models import Chat, ReadMark
 from tickets import lifecycle, notifications
@@ -100,12 +101,17 @@ def read_mark(
 
 def fallback_text(*, ticket: Ticket, language: str) -> str:
     with translation.override(language):
-        return _(
+        minutes = max(settings.CHAT_WAIT_SECONDS // 60, 1)
+        return ngettext(
+            "No agent was free to take your chat within %(minutes)s minute. Your conversation "
+            "continues as request %(reference)s: we will answer you by email at %(email)s, in "
+            "this same thread. You can reply to that email or write here.",
             "No agent was free to take your chat within %(minutes)s minutes. Your conversation "
             "continues as request %(reference)s: we will answer you by email at %(email)s, in "
-            "this same thread. You can reply to that email or write here."
+            "this same thread. You can reply to that email or write here.",
+            minutes,
         ) % {
-            "minutes": max(settings.CHAT_WAIT_SECONDS // 60, 1),
+            "minutes": minutes,
             "reference": ticket.reference,
             "email": ticket.customer.email,
         }

@@ -1,5 +1,6 @@
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from helpdesk import embedded
 
@@ -24,6 +25,14 @@ def celery_test_queue(redis_server):
         settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_SWEEP_QUEUE
     )
     yield settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+@pytest.fixture(autouse=True)
+def default_language_after_each_test():
+    """A test that speaks Italian (a request with Italian headers, `translation.activate`)
+    leaves the next one in English, whatever the order."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 def pytest_collection_modifyitems(config, items):
