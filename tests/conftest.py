@@ -4,6 +4,8 @@ from django.utils import translation
 
 from helpdesk import embedded
 
+pytest_plugins = ["tests.fixtures"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def redis_server():

@@ -13,10 +13,9 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from chat import db as chat_db
-from escalation.models import Team
-from escalation.services import support_structure_setup
 from helpdesk.asgi import application
 from tests import factories
+from tests.fixtures import cache_made_private
 from tickets.models import Channel
 
 TIMEOUT = 5
@@ -39,37 +38,7 @@ def chat_database_threads_closed():
 @pytest.fixture(autouse=True)
 def private_throttles(settings):
     """Throttle counters live in the real Redis cache: a key prefix per test."""
-    default = settings.CACHES["default"]
-    settings.CACHES = {
-        **settings.CACHES,
-        "default": {**default, "KEY_PREFIX": f"{default.get('KEY_PREFIX', '')}-{uuid.uuid4().hex}"},
-    }
-
-
-@pytest.fixture
-def structure(db):
-    support_structure_setup()
-    return {team.slug: team for team in Team.objects.all()}
-
-
-@pytest.fixture
-def customer_a(structure):
-    return factories.make_customer(username="alice", first_name="Alice", last_name="Rossi")
-
-
-@pytest.fixture
-def customer_b(structure):
-    return factories.make_customer(username="bob")
-
-
-@pytest.fixture
-def agent(structure):
-    return factories.make_agent(username="giulia", teams=(structure["support"],))
-
-
-@pytest.fixture
-def other_agent(structure):
-    return factories.make_agent(username="bruno", teams=(structure["billing"],))
+    cache_made_private(settings)
 
 
 @pytest.fixture

@@ -3,28 +3,17 @@ go through the product's services, the clock is moved with time-machine and the 
 records the breaches."""
 
 import datetime
-import uuid
 
 import pytest
 import time_machine
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
-from escalation.models import Team
-from escalation.services import support_structure_setup
 from sla import services as sla_services
 from tests import factories
+from tests.fixtures import cache_made_private
 
 # A Monday morning: every team of the default structure is at work.
 T0 = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
 MINUTE = datetime.timedelta(minutes=1)
-
-
-@pytest.fixture
-def structure(db):
-    """The default support structure of API.md: support (L1, 24/7), billing, data centers..."""
-    support_structure_setup()
-    return {team.slug: team for team in Team.objects.all()}
 
 
 @pytest.fixture
@@ -44,25 +33,7 @@ def people(structure):
 def private_cache(settings):
     """The dashboard keeps each manager's "seen" mark in the real Redis cache; a key prefix
     per test keeps one test's marks (and reused user ids) from leaking into the next."""
-    default = settings.CACHES["default"]
-    settings.CACHES = {
-        **settings.CACHES,
-        "default": {**default, "KEY_PREFIX": f"{default.get('KEY_PREFIX', '')}-{uuid.uuid4().hex}"},
-    }
-
-
-@pytest.fixture
-def api():
-    """`api(user)`: a client authenticated with the user's token; `api()`: anonymous."""
-
-    def make(user=None) -> APIClient:
-        client = APIClient()
-        if user is not None:
-            token, _created = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-        return client
-
-    return make
+    cache_made_private(settings)
 
 
 def open_tickets(count: int, *, at: datetime.datetime, **fields) -> list:
