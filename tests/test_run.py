@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import free_port
 from tickets.demo import DEMO_LOGINS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,12 +48,6 @@ NOT_INHERITED = {
 
 def login_of(role: str):
     return next(login for login in DEMO_LOGINS if login.role == role)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_env(var_dir: Path, port: int) -> dict[str, str]:

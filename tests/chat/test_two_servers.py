@@ -10,22 +10,20 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import redis
-from django.conf import settings
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.chat.conftest import token_of
+from tests.processes import database_url, free_port
 from tickets.models import Message
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -35,22 +33,6 @@ EACH_WAY = 1000
 WHILE_AWAY = 50
 READY_SECONDS = 30
 EXCHANGE_SECONDS = 300
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def database_url_under_test() -> str:
-    """The pytest database, for the servers: they must see what the test writes."""
-    db = settings.DATABASES["default"]
-    credentials = quote(db["USER"] or "")
-    if db.get("PASSWORD"):
-        credentials += ":" + quote(db["PASSWORD"])
-    host = db.get("HOST") or "127.0.0.1"
-    return f"postgres://{credentials}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 class Server:
@@ -101,7 +83,7 @@ def servers(transactional_db, tmp_path, settings):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-        "DATABASE_URL": database_url_under_test(),
+        "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "SECRET_KEY": settings.SECRET_KEY,
         "HELPDESK_VAR_DIR": str(tmp_path),

@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,8 +24,8 @@ from django.contrib.auth import get_user_model
 from escalation.models import Team
 from escalation.services import support_structure_setup
 from tests.e2e.conftest import CHROMIUM, browser, new_page  # noqa: F401 (fixtures)
-from tests.email.mails import child_env
 from tests.factories import PASSWORD, make_agent, make_customer
+from tests.processes import child_env, free_port
 from tickets.models import Message, Ticket
 from tickets.services import ticket_reply
 
@@ -37,12 +36,6 @@ pytestmark = [
 ]
 
 START_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(ready, proc: subprocess.Popen, log: Path, what: str) -> None:

@@ -1,14 +1,11 @@
-"""Emails as customers' mail programs write them, and the environment of a child process
-(an MTA's pipe, the SMTP receiver) that must see the test's database."""
+"""Emails as customers' mail programs write them."""
 
 import datetime
 import email.policy
-import os
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from django.conf import settings
-from django.db import connection
 
 PDF = b"%PDF-1.4\n% a tiny document\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n-a-tiny-image-"
@@ -52,24 +49,3 @@ def mail(
     for name, value in headers:
         msg[name] = value
     return msg.as_bytes(policy=email.policy.SMTP)
-
-
-def database_url() -> str:
-    """The test database (created by pytest-django) as a DATABASE_URL for a child process."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a helpdesk process started by a test: same settings, same Redis,
-    the test's database (data committed by a transactional test is visible there)."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "helpdesk.settings_test",
-        "DATABASE_URL": database_url(),
-        "PYTHONUNBUFFERED": "1",
-        **extra,
-    }

@@ -14,7 +14,8 @@ import pytest
 from django.conf import settings
 
 from sla.services import acknowledgement_send
-from tests.email.mails import PNG, child_env, mail
+from tests.email.mails import PNG, mail
+from tests.processes import child_env
 from tickets.models import OutboundEmail, Ticket
 
 MAX_BYTES = 200_000

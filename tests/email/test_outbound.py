@@ -6,7 +6,6 @@ import datetime
 import email
 import email.policy
 import json
-import socket
 
 import pytest
 import redis
@@ -18,6 +17,7 @@ from escalation.models import Team
 from sla.services import acknowledgement_send
 from tests.email.mails import mail, message_id
 from tests.factories import make_agent, make_customer, make_ticket
+from tests.processes import free_port
 from tickets import email_in, notifications, tasks
 from tickets.models import Message, OutboundEmail, Status
 from tickets.services import ticket_reply, ticket_resolve
@@ -25,12 +25,6 @@ from tickets.services import ticket_reply, ticket_resolve
 T0 = datetime.datetime(2026, 3, 2, 9, 30, tzinfo=datetime.UTC)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("structure")]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class RelayHandler:

@@ -8,7 +8,8 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from tests.email.mails import PDF, child_env, mail
+from tests.email.mails import PDF, mail
+from tests.processes import child_env
 from tickets.models import Attachment, OutboundEmail, Ticket
 
 pytestmark = pytest.mark.usefixtures("structure")

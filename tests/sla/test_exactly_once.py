@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from sla import tasks as sla_tasks
 from sla.models import Breach, Clock
 from sla.policy import Metric, acknowledgement_target
 from tests.factories import make_customer
+from tests.processes import child_env
 from tickets.models import Category, Channel, Message, Ticket
 from tickets.services import ticket_open
 
@@ -58,18 +58,8 @@ class Worker:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Worker":
-        db = connection.settings_dict
-        database_url = "postgres://{}:{}@{}:{}/{}".format(
-            urllib.parse.quote(db["USER"] or "", safe=""),
-            urllib.parse.quote(db["PASSWORD"] or "", safe=""),
-            db["HOST"] or "127.0.0.1",
-            db["PORT"] or 5432,
-            db["NAME"],  # the test database pytest-django created
-        )
         env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "helpdesk.settings_test",
-            "DATABASE_URL": database_url,
+            **child_env(),
             "REDIS_URL": settings.REDIS_URL,
             "CELERY_QUEUE": self.queue,
             "EMAIL_URL": "memorymail://",
