@@ -7,7 +7,7 @@ from django.db.models.functions import Coalesce, Substr
 from chat.models import Chat
 from escalation.models import TeamMembership
 from tickets.models import ACTIVE_STATUSES, Channel, Message, Ticket
-from tickets.selectors import Role, tickets_visible_to, user_role
+from tickets.selectors import oversees_everything, tickets_visible_to
 
 # Enough of the customer's last words to decide which chat to take.
 EXCERPT_CHARS = 160
@@ -28,7 +28,7 @@ def _my_teams_chats(user: AbstractBaseUser) -> QuerySet[Ticket]:
     in_my_teams = Exists(
         TeamMembership.objects.filter(team_id=OuterRef("team_id"), user_id=user.pk)
     )
-    if user_role(user) in (Role.MANAGER, Role.ADMIN):
+    if oversees_everything(user):
         member_anywhere = Exists(TeamMembership.objects.filter(user_id=user.pk))
         return chats.filter(in_my_teams | ~member_anywhere)
     return chats.filter(in_my_teams)

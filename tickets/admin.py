@@ -37,10 +37,10 @@ from tickets.models import (
     Ticket,
 )
 from tickets.selectors import (
-    Role,
     access_attachment,
     access_ticket,
     is_staff_role,
+    oversees_everything,
     tickets_visible_to,
     user_role,
 )
@@ -62,7 +62,7 @@ def is_staff_request(request: HttpRequest) -> bool:
 
 
 def is_manager_request(request: HttpRequest) -> bool:
-    return user_role(request.user) in (Role.MANAGER, Role.ADMIN)
+    return oversees_everything(request.user)
 
 
 def running_clocks() -> QuerySet[Clock]:

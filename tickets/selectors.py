@@ -36,11 +36,16 @@ def is_staff_role(role: str | None) -> bool:
     return role in (Role.AGENT, Role.MANAGER, Role.ADMIN)
 
 
+def oversees_everything(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Managers and admins: every ticket, the SLA reports, every team's chats."""
+    return user_role(user) in (Role.MANAGER, Role.ADMIN)
+
+
 def tickets_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Ticket]:
     """Every ticket the user may see; the one rule behind pages, API, sockets and files."""
     role = user_role(user)
     tickets = Ticket.objects.all()
-    if role in (Role.ADMIN, Role.MANAGER):
+    if oversees_everything(user):
         return tickets
     if role == Role.AGENT:
         # Uncorrelated IN, not EXISTS per row: PostgreSQL hashes each list once, so the
