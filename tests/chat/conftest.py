@@ -141,7 +141,8 @@ async def open_socket(
 
 
 async def joined(ticket_id, user, **kwargs) -> Socket:
-    """An accepted socket of `user` (token auth), after the replay and the first presence."""
+    """An accepted socket of `user` (token auth): the handshake is done, the replay may still
+    be on its way."""
     key = await database_sync_to_async(token_of)(user)
     socket, accepted = await open_socket(ticket_id, token=key, **kwargs)
     assert accepted
