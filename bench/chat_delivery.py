@@ -37,7 +37,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench import common
+from bench.harness import environment, processes, report
 
 CONNECT_CONCURRENCY = 50
 CONNECT_TIMEOUT_SECONDS = 120
@@ -48,7 +48,7 @@ FIRST_MESSAGE = "Hello, my server does not answer since this morning."
 
 
 @dataclasses.dataclass(frozen=True)
-class ChatBench(common.Bench):
+class ChatBench(environment.Bench):
     layer: str = "pubsub"
     port_b: int = 0
     # Presence and connection counts of an earlier run (ids repeat in a fresh database) live
@@ -58,7 +58,7 @@ class ChatBench(common.Bench):
     def __post_init__(self):
         super().__post_init__()
         if not self.port_b:
-            object.__setattr__(self, "port_b", common.free_port())
+            object.__setattr__(self, "port_b", environment.free_port())
 
     def environ(self) -> dict[str, str]:
         return {
@@ -70,7 +70,7 @@ class ChatBench(common.Bench):
         }
 
 
-class Server(common.Server):
+class Server(processes.Server):
     """One of the two web processes, on a port of its own, its log named after it."""
 
     def __init__(self, bench: ChatBench, port: int, name: str):
@@ -116,10 +116,10 @@ def conversations_open(count: int, agents: int) -> list[Conversation]:
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
-    from chat.services import chat_start
-    from escalation.models import Team, TeamMembership
+    from accounts.services import customer_upsert
     from escalation.routing import FIRST_LINE_TEAM
-    from tickets.services import customer_upsert
+    from teams.models import Team, TeamMembership
+    from usecases.chat import chat_start
 
     User = get_user_model()
     customers = [
@@ -145,7 +145,7 @@ def conversations_open(count: int, agents: int) -> list[Conversation]:
     if any(ticket.team_id != first_line.pk for ticket in tickets):
         raise RuntimeError("a chat did not reach the first line: its agents could not see it")
     # The acknowledgements these chats enqueued: no worker runs, the bench measures the chat.
-    common.queue_purge()
+    environment.queue_purge()
     return [
         Conversation(
             ticket_id=ticket.pk,
@@ -329,7 +329,7 @@ def fd_limit_raise(sockets: int) -> None:
 
 
 def latency_line(label: str, seconds: list[float]) -> str:
-    figures = common.latency_summary(seconds)
+    figures = report.latency_summary(seconds)
     return (
         f"{label:<22} p50 {figures['p50_ms']:6.1f} ms, p95 {figures['p95_ms']:6.1f} ms, "
         f"p99 {figures['p99_ms']:6.1f} ms, max {figures['max_ms']:6.1f} ms"
@@ -351,7 +351,7 @@ async def measure(args, bench: ChatBench, conversations: list[Conversation]) -> 
         tally.sent.clear()
         tally.late.clear()
         tally.unsent = 0
-        load_before = common.load_average()
+        load_before = report.load_average()
         cpu_before = [s.cpu_seconds() for s in servers]
         client_before = time.process_time()
         started = time.perf_counter()
@@ -361,7 +361,7 @@ async def measure(args, bench: ChatBench, conversations: list[Conversation]) -> 
         cpu = [s.cpu_seconds() - before for s, before in zip(servers, cpu_before, strict=True)]
         client_cpu = time.process_time() - client_before
         loaded = [s.rss_kb() for s in servers]
-        load_after = common.load_average()
+        load_after = report.load_average()
         await clients.close()
         logged = [line for s in servers for line in s.errors_logged()]
     return {
@@ -381,7 +381,7 @@ async def measure(args, bench: ChatBench, conversations: list[Conversation]) -> 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.chat_delivery", description=__doc__)
-    common.add_arguments(parser)
+    environment.add_arguments(parser)
     parser.add_argument("--conversations", type=int, default=500, help="2 sockets each")
     parser.add_argument("--rate", type=float, default=250, help="customer messages per second")
     parser.add_argument("--duration", type=float, default=30, help="seconds at that rate")
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # Each server is one uvicorn process: what one process takes is the measure.
     bench = ChatBench(
-        **{**dataclasses.asdict(common.Bench.from_args(args)), "web_workers": 1},
+        **{**dataclasses.asdict(environment.Bench.from_args(args)), "web_workers": 1},
         layer=args.layer,
         port_b=args.port_b,
     )
@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> None:
     conversations = conversations_open(args.conversations, agents)
     seeded = time.perf_counter() - seeding
 
-    print(common.report_header("Live chat delivery: customer on A -> stored frame to agent on B"))
+    print(report.report_header("Live chat delivery: customer on A -> stored frame to agent on B"))
     print(
         f"setup:   {args.conversations} chats opened in {seeded:.0f} s (fresh database); "
         f"{args.conversations} customers on A :{bench.port}, {agents} agents x {per_agent} "
@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"sent:    {sent} messages in {result['elapsed']:.1f} s ({sent / result['elapsed']:.0f}/s), "
-        f"schedule late p99 {common.percentile(tally.late, 99) * 1000:.1f} ms"
+        f"schedule late p99 {report.percentile(tally.late, 99) * 1000:.1f} ms"
     )
     print(latency_line("customer -> agent (B)", list(tally.at_agent.values())))
     print(latency_line("echo to customer (A)", list(tally.at_customer.values())))

@@ -15,30 +15,30 @@ import argparse
 import time
 import uuid
 
-from bench import common
+from bench.harness import environment, persons, report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    common.add_arguments(parser)
+    environment.add_arguments(parser)
     parser.add_argument("--messages", type=int, default=300, help="lines of each kind")
     parser.add_argument("--sql", action="store_true", help="print the statements of one line")
     args = parser.parse_args()
-    bench = common.Bench.from_args(args)
+    bench = environment.Bench.from_args(args)
     bench.setup()
     bench.database_recreate()
 
     from django.utils import timezone
 
-    from chat.services import chat_start
     from tickets.models import Channel, OutboundEmail
-    from tickets.services import ticket_assign, ticket_reply
+    from usecases.chat import chat_start
+    from usecases.tickets import ticket_assign, ticket_reply
 
-    people = common.people_create(customers=1)
+    people = persons.people_create(customers=1)
     customer, agent = people.customers[0].user, people.agent.user
     ticket = chat_start(customer=customer, body="Hello, my VPS is down.", now=timezone.now())
     ticket_assign(ticket_id=ticket.pk, actor=agent, assignee_id=None, now=timezone.now())
-    common.queue_purge()
+    environment.queue_purge()
 
     def line(author) -> None:
         ticket_reply(
@@ -63,14 +63,14 @@ def main() -> None:
             cpu[name].append(time.process_time() - cpu_started)
     emails = OutboundEmail.objects.filter(ticket=ticket).count() - emails_before
     queries = {
-        name: common.queries_of(lambda author=author: line(author))
+        name: report.queries_of(lambda author=author: line(author))
         for name, author in (("agent", agent), ("customer", customer))
     }
-    common.queue_purge()
+    environment.queue_purge()
 
-    print(common.report_header("chat line cost: ticket_reply over the chat channel"))
+    print(report.report_header("chat line cost: ticket_reply over the chat channel"))
     for name in ("agent", "customer"):
-        summary = common.latency_summary(seconds[name])
+        summary = report.latency_summary(seconds[name])
         print(
             f"{name:>8} line: {queries[name][0]:>2} queries, "
             f"p50 {summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms, "

@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.lists --name bt --redis-db 3
     .venv/bin/python -m bench.lists --tickets 100000 --requests 50
 
-For each size the database is created afresh and seeded (bench.common.tickets_seed: a tenth of
+For each size the database is created afresh and seeded (bench.seed.tickets_seed: a tenth of
 the tickets still open, spread over the teams; the customer is a seeded one, with about 50
 tickets), then every page below is fetched `--requests`
 times over one keep-alive connection, after a few warm-up fetches. Printed per page: p50, p95
@@ -15,7 +15,7 @@ process with CaptureQueriesContext around the same request through django.test.C
 import argparse
 import dataclasses
 
-from bench import common
+from bench.harness import environment, httpclient, persons, processes, report, seed
 
 WARMUP_REQUESTS = 3
 
@@ -51,20 +51,20 @@ PAGES = [
 ]
 
 
-def seeded_customer() -> common.Person:
+def seeded_customer() -> persons.Person:
     """The first seeded customer (about one ticket in 50 of the seed is theirs), with a token."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
     user = get_user_model().objects.filter(username__startswith="seed-customer-").order_by("pk")[0]
-    return common.Person(user=user, token=Token.objects.create(user=user).key)
+    return persons.Person(user=user, token=Token.objects.create(user=user).key)
 
 
-def person_of(page: Page, people: common.People, customer: common.Person) -> common.Person:
+def person_of(page: Page, people: persons.People, customer: persons.Person) -> persons.Person:
     return customer if page.who == "customer" else getattr(people, page.who)
 
 
-def queries_of_page(page: Page, person: common.Person) -> tuple[int, int]:
+def queries_of_page(page: Page, person: persons.Person) -> tuple[int, int]:
     """SQL statements and response bytes of one fetch, in process."""
     from django.test import Client
 
@@ -75,20 +75,20 @@ def queries_of_page(page: Page, person: common.Person) -> tuple[int, int]:
         client = Client(HTTP_AUTHORIZATION=f"Token {person.token}")
     answers = []
     client.get(page.path)  # warm caches (content types, permissions)
-    count, _sql = common.queries_of(lambda: answers.append(client.get(page.path)))
+    count, _sql = report.queries_of(lambda: answers.append(client.get(page.path)))
     if answers[0].status_code != 200:
         raise RuntimeError(f"{page.path} as {page.who} answered {answers[0].status_code}")
     return count, len(answers[0].content)
 
 
-def time_page(server: common.Server, page: Page, person: common.Person, requests: int):
+def time_page(server: processes.Server, page: Page, person: persons.Person, requests: int):
     from django.contrib.auth import get_user_model
 
     if page.session:
         user = get_user_model().objects.get(pk=person.user.pk)
-        client = common.HttpClient(server.port, cookie=common.session_cookie(user))
+        client = httpclient.HttpClient(server.port, cookie=persons.session_cookie(user))
     else:
-        client = common.HttpClient(server.port, token=person.token)
+        client = httpclient.HttpClient(server.port, token=person.token)
     try:
         for _ in range(WARMUP_REQUESTS):
             client.request("GET", page.path)
@@ -100,12 +100,12 @@ def time_page(server: common.Server, page: Page, person: common.Person, requests
             samples.append(seconds)
     finally:
         client.close()
-    return common.latency_summary(samples)
+    return report.latency_summary(samples)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.lists", description=__doc__)
-    common.add_arguments(parser)
+    environment.add_arguments(parser)
     parser.add_argument(
         "--tickets", type=int, nargs="+", default=[10_000, 100_000], help="database sizes"
     )
@@ -115,16 +115,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    bench = common.Bench.from_args(args)
+    bench = environment.Bench.from_args(args)
     bench.setup()
     print_header = True
     for size in args.tickets:
         bench.database_recreate()
-        people = common.people_create(customers=1)
-        seeded = common.tickets_seed(size, active_share=args.active_share)
+        people = persons.people_create(customers=1)
+        seeded = seed.tickets_seed(size, active_share=args.active_share)
         customer = seeded_customer()
         if print_header:
-            print(common.report_header("Lists: API ticket list and admin queue"))
+            print(report.report_header("Lists: API ticket list and admin queue"))
             print_header = False
         print(
             f"-- {seeded.tickets} tickets ({seeded.active} open, {seeded.customers} customers), "
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{'page':<40} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} {'queries':>7} "
             f"{'bytes':>7} {'load':>14}"
         )
-        with common.Server(bench) as server:
+        with processes.Server(bench) as server:
             for page in PAGES:
                 person = person_of(page, people, customer)
                 queries, size_bytes = queries_of_page(page, person)
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(
                     f"{page.label:<40} {figures['p50_ms']:>7.1f} {figures['p95_ms']:>7.1f} "
                     f"{figures['max_ms']:>7.1f} {queries:>7} {size_bytes:>7} "
-                    f"{common.load_average():>14}"
+                    f"{report.load_average():>14}"
                 )
 
 

@@ -22,7 +22,7 @@ import json
 import threading
 import time
 
-from bench import common
+from bench.harness import environment, httpclient, persons, processes, report, seed
 from bench.sla_breach_lag import Beat
 from bench.sla_sweep import AS_LIVE_SQL
 
@@ -49,7 +49,7 @@ class Load:
         self.errors: list[int] = []
 
     def _client(self, token: str, start: float) -> None:
-        client = common.HttpClient(self.port, token=token)
+        client = httpclient.HttpClient(self.port, token=token)
         try:
             while (k := next(self.next)) < self.total:
                 due = start + k / self.rate
@@ -101,7 +101,7 @@ def acknowledged_at(ticket_ids: list[int]) -> dict[int, datetime.datetime]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.sla_ack_latency", description=__doc__)
-    common.add_arguments(parser)
+    environment.add_arguments(parser)
     parser.add_argument("--rate", type=float, default=20, help="tickets opened per second")
     parser.add_argument("--duration", type=float, default=60, help="seconds at that rate")
     parser.add_argument("--clients", type=int, default=8, help="connections (requests in flight)")
@@ -109,14 +109,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds at the rate first")
     args = parser.parse_args(argv)
 
-    bench = common.Bench.from_args(args)
+    bench = environment.Bench.from_args(args)
     bench.setup()
     from django.db import connection, transaction
     from django.utils import timezone
 
     bench.database_recreate()
-    people = common.people_create(customers=args.clients)
-    seeded = common.tickets_seed(args.tickets) if args.tickets else None
+    people = persons.people_create(customers=args.clients)
+    seeded = seed.tickets_seed(args.tickets) if args.tickets else None
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(AS_LIVE_SQL, {"now": timezone.now()})
     tokens = [person.token for person in people.customers]
@@ -126,19 +126,19 @@ def main(argv: list[str] | None = None) -> None:
     from sla.models import Clock
     from sla.policy import Metric
 
-    print(common.report_header("SLA acknowledgement latency: API request to stored message"))
+    print(report.report_header("SLA acknowledgement latency: API request to stored message"))
     print(
         f"setup:   {args.tickets} tickets seeded"
         + (f" in {seeded.seconds:.0f} s" if seeded else "")
         + f"; {args.rate:g} tickets/s for {args.duration:g} s over {args.clients} connections; "
         f"uvicorn x{bench.web_workers}, celery prefork x{bench.worker_concurrency}, beat"
     )
-    with common.Worker(bench), Beat(bench), common.Server(bench) as server:
+    with processes.Worker(bench), Beat(bench), processes.Server(bench) as server:
         Load(port=server.port, tokens=tokens, rate=args.rate, duration=args.warmup).run()
         load = Load(port=server.port, tokens=tokens, rate=args.rate, duration=args.duration)
         elapsed = load.run()
         stored = acknowledged_at(list(load.sent))
-        machine_load = common.load_average()
+        machine_load = report.load_average()
 
     latencies = [stored[t].timestamp() - sent for t, sent in load.sent.items() if t in stored]
     late = Clock.objects.filter(
@@ -146,20 +146,20 @@ def main(argv: list[str] | None = None) -> None:
         metric=Metric.ACKNOWLEDGEMENT,
         met_at__gt=F("started_at") + datetime.timedelta(seconds=5),
     ).count()
-    answers = common.latency_summary(load.answers)
+    answers = report.latency_summary(load.answers)
     print(
         f"sent {len(load.sent) + len(load.errors)} in {elapsed:.1f} s "
         f"({(len(load.sent) + len(load.errors)) / elapsed:.1f}/s), errors {len(load.errors)} "
         f"{sorted(set(load.errors))}; schedule late p99 "
-        f"{common.percentile(load.late, 99) * 1000:.0f} ms, max {max(load.late) * 1000:.0f} ms"
+        f"{report.percentile(load.late, 99) * 1000:.0f} ms, max {max(load.late) * 1000:.0f} ms"
     )
     print(
         f"API answer:        p50 {answers['p50_ms']:6.0f} ms, p99 {answers['p99_ms']:6.0f} ms, "
         f"max {answers['max_ms']:6.0f} ms"
     )
     print(
-        f"acknowledgement:   p50 {common.percentile(latencies, 50) * 1000:6.0f} ms, "
-        f"p99 {common.percentile(latencies, 99) * 1000:6.0f} ms, "
+        f"acknowledgement:   p50 {report.percentile(latencies, 50) * 1000:6.0f} ms, "
+        f"p99 {report.percentile(latencies, 99) * 1000:6.0f} ms, "
         f"max {max(latencies, default=float('nan')) * 1000:6.0f} ms "
         f"({len(stored)}/{len(load.sent)} acknowledged, {late} after 5 s); "
         f"load {machine_load}"

@@ -4,7 +4,7 @@ real beat and worker of the Procfile on PostgreSQL and Redis.
     .venv/bin/python -m bench.sla_breach_lag --name proof --redis-db 6
     .venv/bin/python -m bench.sla_breach_lag --clocks 300 --window 60 --tickets 10000
 
-Seeds `--tickets` tickets (bench.common, then as bench.sla_sweep leaves them: breaches
+Seeds `--tickets` tickets (bench.harness.seed, then as bench.sla_sweep leaves them: breaches
 recorded, status updates reminded), then gives `--clocks` running clocks of open tickets
 (status updates and resolutions) deadlines spread evenly over `--window` seconds, starting
 `--lead` seconds ahead so that the beat and the worker are up first. `celery beat` sends the
@@ -20,7 +20,7 @@ import datetime
 import os
 import time
 
-from bench import common
+from bench.harness import environment, persons, processes, report, seed
 from bench.sla_sweep import AS_LIVE_SQL, DUE_CANDIDATES_SQL
 
 POLL_SECONDS = 0.1
@@ -40,14 +40,14 @@ ANALYZE sla_clock;
 """
 
 
-class Beat(common._Process):
+class Beat(processes._Process):
     """The `beat` process of the Procfile: `celery beat`, with a fresh schedule file so that
     the first sweep goes out when it starts."""
 
     name = "beat"
 
     def command(self) -> list[str]:
-        return [str(common.BIN_DIR / "celery"), "-A", "helpdesk", "beat", "--loglevel", "INFO"]
+        return [str(environment.BIN_DIR / "celery"), "-A", "helpdesk", "beat", "--loglevel", "INFO"]
 
     def start(self):
         (self.bench.var_dir / "celerybeat-schedule").unlink(missing_ok=True)
@@ -92,14 +92,14 @@ def watch(ids: list[int], until: float) -> dict[int, float]:
 
 def summary(values: list[float]) -> str:
     return (
-        f"p50 {common.percentile(values, 50):5.1f} s, p95 {common.percentile(values, 95):5.1f} s, "
-        f"p99 {common.percentile(values, 99):5.1f} s, max {max(values, default=float('nan')):5.1f} s"
+        f"p50 {report.percentile(values, 50):5.1f} s, p95 {report.percentile(values, 95):5.1f} s, "
+        f"p99 {report.percentile(values, 99):5.1f} s, max {max(values, default=float('nan')):5.1f} s"
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.sla_breach_lag", description=__doc__)
-    common.add_arguments(parser)
+    environment.add_arguments(parser)
     parser.add_argument("--tickets", type=int, default=10_000, help="tickets seeded first")
     parser.add_argument("--clocks", type=int, default=300, help="deadlines to miss")
     parser.add_argument("--window", type=float, default=60, help="seconds they are spread over")
@@ -113,14 +113,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     os.environ["SLA_SWEEP_SECONDS"] = str(args.sweep_seconds)  # the beat and the worker read it
-    bench = common.Bench.from_args(args)
+    bench = environment.Bench.from_args(args)
     bench.setup()
     from django.db import connection, transaction
     from django.utils import timezone
 
     bench.database_recreate()
-    common.people_create(customers=1)
-    seeded = common.tickets_seed(args.tickets)
+    persons.people_create(customers=1)
+    seeded = seed.tickets_seed(args.tickets)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(AS_LIVE_SQL, {"now": timezone.now()})
     ids, start = schedule(args.clocks, args.lead, args.window)
@@ -129,15 +129,15 @@ def main(argv: list[str] | None = None) -> None:
 
     from sla.models import Breach
 
-    print(common.report_header("SLA breach detection lag: beat + worker"))
+    print(report.report_header("SLA breach detection lag: beat + worker"))
     print(
         f"setup:   {seeded.tickets} tickets seeded; {args.clocks} deadlines over "
         f"{args.window:.0f} s from {start:%H:%M:%S}; beat every {args.sweep_seconds} s, "
         f"celery prefork x{bench.worker_concurrency}"
     )
-    with common.Worker(bench), Beat(bench):
+    with processes.Worker(bench), Beat(bench):
         seen = watch(ids, until=start.timestamp() + args.window + 6 * args.sweep_seconds + 30)
-        load = common.load_average()
+        load = report.load_average()
     breaches = list(
         Breach.objects.filter(clock_id__in=ids).values_list("clock_id", "due_at", "detected_at")
     )

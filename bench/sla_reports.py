@@ -4,7 +4,7 @@ the list of breaches, the dashboard and a /metrics scrape, on PostgreSQL.
     .venv/bin/python -m bench.sla_reports --name slar --redis-db 14
     .venv/bin/python -m bench.sla_reports --tickets 300000 --repeat 10
 
-Seeds `--tickets` tickets over a year (bench.common: four clocks each, the overdue ones
+Seeds `--tickets` tickets over a year (bench.harness.seed: four clocks each, the overdue ones
 breached) and records a Breach for every breached clock, as the sweep would. Then each read
 runs `--repeat` times in this process through the whole Django stack (django.test.Client:
 middleware, view, template or serializer); printed: SQL statements per request and the
@@ -16,7 +16,7 @@ import datetime
 import statistics
 import time
 
-from bench import common
+from bench.harness import environment, persons, report, seed
 
 BREACHES_FROM_CLOCKS_SQL = """
 INSERT INTO sla_breach (clock_id, ticket_id, team_id, metric, due_at, detected_at,
@@ -40,15 +40,15 @@ def timed(call, repeat: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    common.add_arguments(parser)
+    environment.add_arguments(parser)
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    bench = common.Bench.from_args(args)
+    bench = environment.Bench.from_args(args)
     bench.setup()
     bench.database_recreate()
-    people = common.people_create(customers=4)
-    seeded = common.tickets_seed(args.tickets)
+    people = persons.people_create(customers=4)
+    seeded = seed.tickets_seed(args.tickets)
 
     from django.db import connection
     from django.test import Client
@@ -93,7 +93,7 @@ def main() -> None:
         ("GET /dashboard/sla/?window=30d", get(browser, "/dashboard/sla/?window=30d")),
         ("GET /metrics (loopback)", get(Client(), "/metrics", REMOTE_ADDR="127.0.0.1")),
     ]
-    print(common.report_header("SLA reports: summary, breaches, dashboard, /metrics"))
+    print(report.report_header("SLA reports: summary, breaches, dashboard, /metrics"))
     print(
         f"data:    {seeded.tickets} tickets ({seeded.active} open), "
         f"{Clock.objects.count()} clocks, {Breach.objects.count()} breaches; "
@@ -101,7 +101,7 @@ def main() -> None:
     )
     print(f"{'read':58} {'SQL':>4} {'median ms':>10} {'max ms':>8}")
     for title, call in reads:
-        statements, _sql = common.queries_of(call)
+        statements, _sql = report.queries_of(call)
         median, slowest = timed(call, args.repeat)
         print(f"{title:58} {statements:>4} {median:>10.1f} {slowest:>8.1f}")
 

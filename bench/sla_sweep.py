@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.sla_sweep --name proof --redis-db 6
     .venv/bin/python -m bench.sla_sweep --tickets 10000 100000 1000000 --due 1000 --rounds 2
 
-For each `--tickets` the database is made again and seeded in SQL (bench.common: a year of
+For each `--tickets` the database is made again and seeded in SQL (bench.harness.seed: a year of
 tickets, four clocks each, the overdue ones breached), then brought to the state the live
 sweep leaves behind: a Breach for every breached clock with its managers told, every overdue
 status update reminded, an acknowledgement email sent for every ticket. Each round then makes
@@ -24,7 +24,7 @@ import statistics
 import time
 from contextlib import contextmanager
 
-from bench import common
+from bench.harness import environment, persons, report, seed
 
 # Left behind by a live system, which the bench seed does not write.
 AS_LIVE_SQL = """
@@ -73,12 +73,12 @@ WHERE state IN ('pending', 'sending');
 
 # The steps of `sla.tasks.sweep`, timed by wrapping the module attributes it calls.
 STEPS = [
-    ("sla.services", "acknowledgements_missing"),
-    ("sla.services", "acknowledgement_send"),
-    ("sla.services", "breaches_record"),
-    ("sla.services", "managers_notify"),
-    ("sla.services", "clocks_at_risk_warn"),
-    ("sla.services", "status_updates_remind"),
+    ("sla.services.acknowledgement", "acknowledgements_missing"),
+    ("sla.services.acknowledgement", "acknowledgement_send"),
+    ("sla.services.sweep", "breaches_record"),
+    ("sla.services.sweep", "managers_notify"),
+    ("sla.services.sweep", "clocks_at_risk_warn"),
+    ("sla.services.sweep", "status_updates_remind"),
     ("tickets.notifications", "outbox_due"),
 ]
 
@@ -151,13 +151,13 @@ def due_read_plan(now: datetime.datetime) -> tuple[str, float, bool]:
     """EXPLAIN ANALYZE of the sweep's read of due clocks, as breaches_record builds it."""
     from django.db import connection, transaction
 
-    from sla import services
+    from sla.services import sweep as sla_sweep
 
     query = (
-        services.clocks_open_due(now=now)
+        sla_sweep.clocks_open_due(now=now)
         .select_for_update(skip_locked=True)
         .order_by("due_at")
-        .only("id", "ticket_id", "team_id", "metric", "due_at")[: services.SWEEP_BATCH]
+        .only("id", "ticket_id", "team_id", "metric", "due_at")[: sla_sweep.SWEEP_BATCH]
     )
     with transaction.atomic(), connection.cursor() as cursor:
         sql, params = query.query.sql_with_params()
@@ -175,7 +175,7 @@ def make_due(ids: list[int]) -> datetime.datetime:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(EMAILS_SENT_SQL, {"now": now})
         cursor.execute(MAKE_DUE_SQL, {"ids": ids, "now": now})
-    common.queue_purge()
+    environment.queue_purge()
     return now
 
 
@@ -219,7 +219,7 @@ def sweep_round(ids: list[int], timer: StepTimer) -> dict:
         tasks.sweep()
         idle.append((time.perf_counter() - call_started) * 1000)
     idle_steps = {name: ms / 5 for name, ms in timer.reset().items()}
-    common.queue_purge()
+    environment.queue_purge()
     return {
         "plan": plan,
         "read_ms": read_ms,
@@ -243,8 +243,8 @@ def size_run(tickets: int, args, timer: StepTimer) -> list[dict]:
 
     from sla.models import Breach, Clock
 
-    common.people_create(customers=1)  # the manager told of breaches, a first-line agent
-    seeded = common.tickets_seed(tickets)
+    persons.people_create(customers=1)  # the manager told of breaches, a first-line agent
+    seeded = seed.tickets_seed(tickets)
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(AS_LIVE_SQL, {"now": timezone.now()})
@@ -262,7 +262,7 @@ def size_run(tickets: int, args, timer: StepTimer) -> list[dict]:
     rounds = []
     for number in range(1, args.rounds + 1):
         result = sweep_round(ids, timer)
-        result.update(tickets=tickets, round=number, load=common.load_average())
+        result.update(tickets=tickets, round=number, load=report.load_average())
         rounds.append(result)
         print(
             f"round {number}: {len(result['calls'])} sweeps, {result['total_ms']:.0f} ms for "
@@ -291,7 +291,7 @@ def size_run(tickets: int, args, timer: StepTimer) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.sla_sweep", description=__doc__)
-    common.add_arguments(parser)
+    environment.add_arguments(parser)
     parser.add_argument(
         "--tickets",
         type=int,
@@ -304,14 +304,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plans", action="store_true", help="print every round's plan")
     args = parser.parse_args(argv)
 
-    bench = common.Bench.from_args(args)
+    bench = environment.Bench.from_args(args)
     bench.setup()
     timer = StepTimer()
     results = []
     for number, tickets in enumerate(args.tickets):
         bench.database_recreate()
         if number == 0:
-            print(common.report_header("SLA sweep: due clocks among 10k-1M tickets"))
+            print(report.report_header("SLA sweep: due clocks among 10k-1M tickets"))
         results += size_run(tickets, args, timer)
 
     print(

@@ -21,7 +21,7 @@ import datetime
 import threading
 import time
 
-from bench import common
+from bench.harness import environment, httpclient, persons, processes, report, seed
 
 BODY = {
     "subject": "The server does not answer on port 443",
@@ -32,20 +32,20 @@ BODY = {
 ACK_WAIT_SECONDS = 120
 
 
-def queries_per_creation(people: common.People) -> dict[str, int]:
+def queries_per_creation(people: persons.People) -> dict[str, int]:
     """Statements for one creation: the request, then each task the worker runs for it."""
     from django.test import Client
     from django.utils import timezone
 
     from sla.models import Clock
-    from sla.services import acknowledgement_send
+    from sla.services.acknowledgement import acknowledgement_send
     from tickets.models import OutboundEmail
     from tickets.notifications import email_deliver
 
     client = Client(HTTP_AUTHORIZATION=f"Token {people.customers[0].token}")
     client.post("/api/v1/tickets/", BODY, content_type="application/json")  # warm caches
     answers = []
-    request, _sql = common.queries_of(
+    request, _sql = report.queries_of(
         lambda: answers.append(
             client.post("/api/v1/tickets/", BODY, content_type="application/json")
         )
@@ -53,15 +53,15 @@ def queries_per_creation(people: common.People) -> dict[str, int]:
     if answers[0].status_code != 201:
         raise RuntimeError(f"creation answered {answers[0].status_code}: {answers[0].content!r}")
     ticket_id = answers[0].json()["id"]
-    ack, _sql = common.queries_of(
+    ack, _sql = report.queries_of(
         lambda: acknowledgement_send(ticket_id=ticket_id, now=timezone.now())
     )
     outbound = OutboundEmail.objects.get(ticket_id=ticket_id, purpose="acknowledgement")
-    email, _sql = common.queries_of(
+    email, _sql = report.queries_of(
         lambda: email_deliver(outbound_id=outbound.pk, now=timezone.now())
     )
     # The tasks these calls enqueued are done already: the worker must not see them.
-    common.queue_purge()
+    environment.queue_purge()
     assert Clock.objects.filter(ticket_id=ticket_id, met_at__isnull=False).exists()
     return {"request": request, "acknowledgement task": ack, "email task": email}
 
@@ -69,7 +69,7 @@ def queries_per_creation(people: common.People) -> dict[str, int]:
 def open_tickets(
     port: int, token: str, deadline: float, latencies: list[float], errors: list[int]
 ) -> None:
-    client = common.HttpClient(port, token=token)
+    client = httpclient.HttpClient(port, token=token)
     try:
         while time.perf_counter() < deadline:
             status, _body, seconds = client.request("POST", "/api/v1/tickets/", BODY)
@@ -82,9 +82,9 @@ def open_tickets(
 
 
 def run_level(
-    server: common.Server,
-    worker: common.Worker,
-    people: common.People,
+    server: processes.Server,
+    worker: processes.Worker,
+    people: persons.People,
     connections: int,
     duration: float,
 ) -> dict:
@@ -128,7 +128,7 @@ def run_level(
         "error_statuses": sorted(set(errors)),
         "seconds": elapsed,
         "per_second": len(samples) / elapsed,
-        **common.latency_summary(samples),
+        **report.latency_summary(samples),
         **acknowledged,
     }
 
@@ -154,8 +154,8 @@ def acknowledgements(opened_from: datetime.datetime, ended: datetime.datetime) -
     last_met = clocks.order_by("-met_at").values_list("met_at", flat=True).first()
     return {
         "unacknowledged": clocks.filter(met_at__isnull=True).count(),
-        "ack_p50_s": common.percentile(delays, 50),
-        "ack_p95_s": common.percentile(delays, 95),
+        "ack_p50_s": report.percentile(delays, 50),
+        "ack_p95_s": report.percentile(delays, 95),
         "ack_max_s": max(delays, default=float("nan")),
         "drain_s": max(0.0, (last_met - ended).total_seconds()) if last_met else float("nan"),
     }
@@ -163,7 +163,7 @@ def acknowledgements(opened_from: datetime.datetime, ended: datetime.datetime) -
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.tickets_create", description=__doc__)
-    common.add_arguments(parser)
+    environment.add_arguments(parser)
     parser.add_argument(
         "--connections",
         type=int,
@@ -178,14 +178,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up first")
     args = parser.parse_args(argv)
 
-    bench = common.Bench.from_args(args)
+    bench = environment.Bench.from_args(args)
     bench.setup()
     bench.database_recreate()
-    people = common.people_create(customers=max(args.connections))
-    seeded = common.tickets_seed(args.tickets) if args.tickets else None
+    people = persons.people_create(customers=max(args.connections))
+    seeded = seed.tickets_seed(args.tickets) if args.tickets else None
     queries = queries_per_creation(people)
 
-    print(common.report_header("Ticket creation: POST /api/v1/tickets/"))
+    print(report.report_header("Ticket creation: POST /api/v1/tickets/"))
     print(
         f"setup:   {args.tickets} tickets seeded"
         + (f" in {seeded.seconds:.1f} s" if seeded else "")
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         + ", ".join(f"{name} {count}" for name, count in queries.items())
         + " (CaptureQueriesContext, in process)"
     )
-    with common.Worker(bench) as worker, common.Server(bench) as server:
+    with processes.Worker(bench) as worker, processes.Server(bench) as server:
         run_level(server, worker, people, max(args.connections), args.warmup)
         print(
             f"{'conn':>4} {'tickets/s':>9} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{level['created']:>7} {level['errors']:>6}   "
                 f"{level['ack_p50_s']:>9.2f} {level['ack_p95_s']:>9.2f} "
                 f"{level['drain_s']:>7.2f}   {level['web_cpu_ms']:>17.1f} "
-                f"{level['worker_cpu_ms']:>6.1f} {common.load_average():>14}"
+                f"{level['worker_cpu_ms']:>6.1f} {report.load_average():>14}"
             )
             if level["errors"] or level["unacknowledged"]:
                 print(

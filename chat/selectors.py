@@ -4,10 +4,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Substr
 
+from accounts.roles import oversees_everything
 from chat.models import Chat
-from escalation.models import TeamMembership
+from teams.models import TeamMembership
 from tickets.models import ACTIVE_STATUSES, Channel, Message, Ticket
-from tickets.selectors import oversees_everything, tickets_visible_to
+from tickets.selectors import tickets_visible_to
 
 # Enough of the customer's last words to decide which chat to take.
 EXCERPT_CHARS = 160

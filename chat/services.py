@@ -1,5 +1,6 @@
-"""Write use cases of live chat. A chat is the thread of a ticket with messages on the `chat`
-channel: opening one is `ticket_open`, a message is `ticket_reply`, like every other channel."""
+"""Writes of live chat: how far each person read, chats nobody took, replies left unread. A
+chat is the thread of a ticket with messages on the `chat` channel; starting one is a use case
+(`usecases.chat.chat_start`), a message is `ticket_reply`, like every other channel."""
 
 import datetime
 
@@ -9,65 +10,16 @@ from django.db import transaction
 from django.db.models import BigIntegerField, Exists, F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import translation
-from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from accounts.selectors import language_of
 from chat.models import Chat, ReadMark
-from tickets import lifecycle, notifications
+from tickets import notifications
 from tickets import services as ticket_services
-from tickets.errors import Conflict, NotAllowed, ServiceError
-from tickets.models import Category, Channel, Message, OutboundEmail, Status, Ticket
-from tickets.selectors import Role, access_ticket, message_kinds_visible_to, user_role
+from tickets.models import Channel, Message, OutboundEmail, Status, Ticket
+from tickets.selectors import message_kinds_visible_to
 
 FALLBACK_BATCH = 200
-
-
-def chat_start(
-    *,
-    customer: AbstractBaseUser,
-    now: datetime.datetime,
-    ticket_id: int | None = None,
-    subject: str = "",
-    body: str = "",
-    category: str = Category.OTHER,
-) -> Ticket:
-    """A customer starts a live chat: a new ticket on the chat channel, or the continuation of
-    one of their tickets in the same thread. Either way they wait for an agent from now on,
-    unless they were already waiting."""
-    if user_role(customer) != Role.CUSTOMER:
-        raise NotAllowed(_("Only customers start a chat; agents join its conversation."))
-    body = body.strip()
-    with transaction.atomic():
-        if ticket_id is None:
-            if not body:
-                raise ServiceError(_("Say what you need help with."), field="body")
-            ticket = ticket_services.ticket_open(
-                customer=customer,
-                subject=subject.strip() or _("Live chat"),
-                body=body,
-                category=category,
-                channel=Channel.CHAT,
-                now=now,
-            )
-        else:
-            ticket = access_ticket(customer, ticket_id, lock=True)
-            if not lifecycle.may_reply(ticket.status):
-                raise Conflict(
-                    _("This ticket is closed. Please open a new ticket; you can mention %(ref)s.")
-                    % {"ref": ticket.reference},
-                    code="ticket_closed",
-                )
-            if body:
-                ticket_services.ticket_reply(
-                    ticket_id=ticket.pk, author=customer, body=body, channel=Channel.CHAT, now=now
-                )
-        chat, created = Chat.objects.select_for_update().get_or_create(
-            ticket=ticket, defaults={"started_at": now}
-        )
-        if not created and chat.settled_at is not None:
-            chat.started_at, chat.settled_at, chat.outcome = now, None, ""
-            chat.save(update_fields=["started_at", "settled_at", "outcome"])
-    return ticket
 
 
 def read_mark(
@@ -150,13 +102,9 @@ def chats_fall_back(*, now: datetime.datetime, limit: int = FALLBACK_BATCH) -> l
             chat.save(update_fields=["settled_at", "outcome"])
             if taken:
                 continue
-            message, _created = ticket_services.message_post(
+            message = ticket_services.system_message_post(
                 ticket=ticket,
-                author=None,
-                kind=Message.Kind.SYSTEM,
-                body=fallback_text(
-                    ticket=ticket, language=notifications.language_of(ticket.customer)
-                ),
+                body=fallback_text(ticket=ticket, language=language_of(ticket.customer)),
                 channel=Channel.CHAT,
                 now=now,
             )

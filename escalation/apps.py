@@ -4,4 +4,4 @@ from django.utils.translation import gettext_lazy as _
 
 class EscalationConfig(AppConfig):
     name = "escalation"
-    verbose_name = _("Support structure")
+    verbose_name = _("Escalation")

@@ -10,8 +10,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from chat.auth import ChatAuthMiddlewareStack  # noqa: E402
-from chat.routing import websocket_urlpatterns  # noqa: E402
+from live.auth import ChatAuthMiddlewareStack  # noqa: E402
+from live.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -148,7 +148,7 @@ def prepare(*, seed: bool) -> tuple:
     from django.db import connections
 
     django.setup()
-    from tickets.demo import demo_logins_present
+    from helpdesk.demo import demo_logins_present
 
     call_command("migrate", interactive=False, verbosity=1)
     call_command("collectstatic", interactive=False, verbosity=0)

@@ -40,10 +40,17 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    # The rooms, lowest layer first (docs/architecture.md); the interfaces, then the project.
+    "accounts",
+    "teams",
     "tickets",
-    "escalation",
     "sla",
     "chat",
+    "escalation",
+    "portal",
+    "desk",
+    "mailin",
+    "helpdesk",
 ]
 
 MIDDLEWARE = [
@@ -54,7 +61,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "helpdesk.middleware.ProfileLanguageMiddleware",
+    "accounts.middleware.ProfileLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -244,7 +251,7 @@ DEFAULT_FROM_EMAIL = env.str(
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@introserv.com")
-# Inbound mail (tickets.email_in): an unknown sender gets an account ("create") or a refusal
+# Inbound mail (mailin.filing): an unknown sender gets an account ("create") or a refusal
 # ("reject"); larger messages are refused before they are parsed.
 EMAIL_UNKNOWN_SENDERS = env.str("EMAIL_UNKNOWN_SENDERS", default="create")
 EMAIL_MAX_BYTES = env.int("EMAIL_MAX_BYTES", default=25 * 1024 * 1024)
@@ -261,8 +268,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["helpdesk.api_errors.BoundedJSONParser"],
-    "EXCEPTION_HANDLER": "helpdesk.api_errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["api.errors.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     # Counted in the Redis cache, so every web process shares them.
     "DEFAULT_THROTTLE_RATES": {
         "ticket_create": env.str("API_TICKET_CREATE_RATE", default="30/hour"),
@@ -306,7 +313,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 HEALTHZ_TIMEOUT_SECONDS = 2
-# Live chat sockets (chat.consumers): per message, per connection, per user.
+# Live chat sockets (live.consumers): per message, per connection, per user.
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
 CHAT_RATE_PER_SECOND = env.float("CHAT_RATE_PER_SECOND", default=5.0)
 CHAT_RATE_BURST = env.int("CHAT_RATE_BURST", default=10)

@@ -1,24 +1,33 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
-from chat.urls import console_urlpatterns
+from accounts import urls as accounts_urls
+from desk.urls import console_urlpatterns, dashboard_urlpatterns
 from helpdesk import views
+from portal import home
+from portal.urls import chat_urlpatterns
 from sla import metrics
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics.metrics, name="metrics"),
     path("admin/chat/", include((console_urlpatterns, "chat_console"))),
+    # The support structure's admin pages moved with its models from `escalation` to `teams`.
+    re_path(
+        r"^admin/escalation/(?P<rest>(?:team|teammembership|workinghours|holiday)/.*)$",
+        RedirectView.as_view(url="/admin/teams/%(rest)s", permanent=True, query_string=True),
+    ),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("api/", include("tickets.urls_api")),
-    path("accounts/", include("tickets.urls_accounts")),
-    path("tickets/", include(("tickets.urls_portal", "tickets"))),
-    path("dashboard/sla/", include("sla.urls")),
-    path("chat/", include(("chat.urls", "chat"))),
-    path("", include("tickets.urls")),
+    path("api/", include("api.urls")),
+    path("accounts/", include(accounts_urls)),
+    path("tickets/", include(("portal.urls", "tickets"))),
+    path("dashboard/sla/", include((dashboard_urlpatterns, "sla"))),
+    path("chat/", include((chat_urlpatterns, "chat"))),
+    path("", home.home, name="home"),
 ]
 
 # JSON under /api/, the site's pages elsewhere: no request gets Django's bare error page.
-handler404 = "helpdesk.api_errors.page_not_found"
-handler500 = "helpdesk.api_errors.server_error"
+handler404 = "api.errors.page_not_found"
+handler500 = "api.errors.server_error"

@@ -23,9 +23,9 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
-from escalation.models import Team
 from sla import selectors
 from sla.policy import Metric
+from teams.models import Team
 
 LABELS = ["team", "metric"]
 

@@ -102,7 +102,7 @@ class Clock(models.Model):
     ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="clocks")
     metric = models.CharField(_("metric"), max_length=20, choices=MetricChoices.choices)
     team = models.ForeignKey(
-        "escalation.Team",
+        "teams.Team",
         on_delete=models.PROTECT,
         related_name="+",
         help_text=_("The team whose working hours run this clock."),
@@ -215,7 +215,7 @@ class Breach(models.Model):
 
     clock = models.OneToOneField(Clock, on_delete=models.CASCADE, related_name="breach")
     ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="breaches")
-    team = models.ForeignKey("escalation.Team", on_delete=models.PROTECT, related_name="breaches")
+    team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="breaches")
     metric = models.CharField(_("metric"), max_length=20, choices=Clock.MetricChoices.choices)
     due_at = models.DateTimeField(_("due"))
     detected_at = models.DateTimeField(_("detected"))

@@ -25,9 +25,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Extract
 
-from escalation.models import Team
 from sla.models import Breach, Clock, Policy
 from sla.policy import DEFAULT_TARGETS, Metric, Targets
+from teams.models import Team
 from tickets.models import OutboundEmail
 
 # Upper bounds of the acknowledgement latency histogram, in seconds; the promise is 60 s

@@ -11,11 +11,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.utils import timezone
 
-from escalation.models import MIDNIGHT, Team, TeamMembership, WorkingHours
+from accounts.roles import MANAGERS_GROUP
+from accounts.services import customer_upsert
 from escalation.routing import FIRST_LINE_TEAM
+from teams.models import MIDNIGHT, Team, TeamMembership, WorkingHours
 from tickets.models import Category, Channel, Ticket
-from tickets.selectors import MANAGERS_GROUP
-from tickets.services import customer_upsert, ticket_open
+from usecases.tickets import ticket_open
 
 User = get_user_model()
 PASSWORD = "correct-horse-battery-staple"

@@ -8,8 +8,8 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from escalation.models import Team
-from escalation.services import support_structure_setup
+from teams.models import Team
+from teams.services import support_structure_setup
 from tests import factories
 
 
@@ -22,6 +22,17 @@ def cache_made_private(settings) -> None:
         **settings.CACHES,
         "default": {**default, "KEY_PREFIX": f"{default.get('KEY_PREFIX', '')}-{uuid.uuid4().hex}"},
     }
+
+
+@pytest.fixture(autouse=True)
+def attachments_dir(settings, tmp_path):
+    """Each test stores its files in its own directory, outside every web root."""
+    location = tmp_path / "attachments"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**settings.STORAGES["default"], "OPTIONS": {"location": str(location)}},
+    }
+    return location
 
 
 @pytest.fixture

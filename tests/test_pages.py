@@ -9,10 +9,10 @@ from django.contrib.auth import get_user_model
 from django.shortcuts import resolve_url
 from django.test import Client
 
-from escalation.models import Team, WorkingHours
-from tickets import services
-from tickets.models import CustomerProfile
-from tickets.views_accounts import hours_summary
+from accounts import services as account_services
+from accounts.models import CustomerProfile
+from portal.home import hours_summary
+from teams.models import Team, WorkingHours
 
 User = get_user_model()
 PASSWORD = "a-long-Secret-4-tests"
@@ -33,7 +33,7 @@ def after_login_url() -> str:
 
 @pytest.fixture
 def customer(db):
-    return services.customer_upsert(
+    return account_services.customer_upsert(
         username="mario", email="mario@example.com", password=PASSWORD, language="en"
     )
 

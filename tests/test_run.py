@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from helpdesk.demo import DEMO_LOGINS
 from tests.processes import free_port
-from tickets.demo import DEMO_LOGINS
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_SECONDS = 90

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 
-from tickets import services
+from accounts import services as account_services
 
 LOCALE_DIR = Path(settings.BASE_DIR) / "locale"
 CATALOGS = sorted(LOCALE_DIR.glob("*/LC_MESSAGES/*.po"))
@@ -288,7 +288,7 @@ def test_page_in_english_for_an_english_browser(client):
 
 @pytest.mark.django_db
 def test_page_in_italian_for_a_user_whose_profile_says_it(client):
-    user = services.customer_upsert(
+    user = account_services.customer_upsert(
         username="anna", email="anna@example.com", password="x-Secret-4-tests", language="it"
     )
     client.force_login(user)
@@ -302,7 +302,7 @@ def test_page_in_italian_for_a_user_whose_profile_says_it(client):
 
 @pytest.mark.django_db
 def test_password_reset_email_in_the_accounts_language(client, mailoutbox):
-    services.customer_upsert(
+    account_services.customer_upsert(
         username="anna", email="anna@example.com", password="x-Secret-4-tests", language="it"
     )
 

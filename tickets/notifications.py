@@ -1,33 +1,29 @@
-"""What leaves the transaction: emails through the outbox, live events through the channel
-layer. Both are queued by services and go out only after COMMIT."""
+"""What a ticket tells the outside: emails through the outbox, live events through the channel
+layer. Both are queued by services and go out only after COMMIT (`core.effects`)."""
 
-import asyncio
 import datetime
 import logging
-import os
-import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from email.utils import make_msgid
 
-from channels.layers import get_channel_layer
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from accounts.selectors import language_of, zone_of
+from core.effects import broadcast_on_commit, enqueue_on_commit
 from tickets.models import Message, OutboundEmail, Ticket
+from tickets.rendering import message_rendered, message_written_shape
 
 log = logging.getLogger(__name__)
 
-
-def language_of(user: AbstractBaseUser) -> str:
-    profile = getattr(user, "customer_profile", None)
-    return profile.language if profile is not None else settings.LANGUAGE_CODE
+# The task that delivers an outbox row (tickets.tasks), enqueued by name after COMMIT.
+EMAIL_DELIVER_TASK = "tickets.email_deliver"
 
 
 def mail_domain() -> str:
@@ -37,19 +33,6 @@ def mail_domain() -> str:
 def thread_id(ticket: Ticket) -> str:
     """The Message-ID every email of a ticket refers to, so that replies thread to it."""
     return f"<{ticket.reference}@{mail_domain()}>"
-
-
-def enqueue_on_commit(task, *args) -> None:
-    """Enqueue after COMMIT; a broker outage is logged, never raised into the request: the
-    sweep delivers what is still pending."""
-
-    def send():
-        try:
-            task.apply_async(args=args, retry=False)
-        except Exception:  # any broker failure; the row stays pending for the sweep
-            log.warning("could not enqueue %s%r; the sweep will retry", task.name, args)
-
-    transaction.on_commit(send)
 
 
 SUBJECT_BY_PURPOSE = {
@@ -84,9 +67,7 @@ def email_queue(
     if not customer.email:
         return None
     language = language_of(customer)
-    profile = getattr(customer, "customer_profile", None)
-    zone = profile.zone if profile is not None else timezone.get_default_timezone()
-    with translation.override(language), timezone.override(zone):
+    with translation.override(language), timezone.override(zone_of(customer)):
         context = {
             "ticket": ticket,
             "message": message,
@@ -124,63 +105,8 @@ def email_queue(
         created_at=now,
         next_attempt_at=now,
     )
-    from tickets.tasks import email_deliver
-
-    enqueue_on_commit(email_deliver, email.pk)
+    enqueue_on_commit(EMAIL_DELIVER_TASK, email.pk)
     return email
-
-
-BROADCAST_TIMEOUT_SECONDS = 2
-
-
-class _BroadcastLoop:
-    """One event loop per process, in a daemon thread, for the channel layer's sends from sync
-    code. `async_to_sync` outside a running loop (a Celery worker) starts a loop, and with it
-    a Redis connection, per send: 3.3 ms a send against 0.15 ms here (measured on this machine).
-    A forked child (prefork worker) starts its own: threads do not survive fork."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = 0
-
-    def loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid():
-                self._loop = asyncio.new_event_loop()
-                self._pid = os.getpid()
-                threading.Thread(
-                    target=self._loop.run_forever, name="broadcast", daemon=True
-                ).start()
-            return self._loop
-
-    def send(self, coroutine) -> None:
-        # Waited for, so that one thread's events reach the group in the order it sent them.
-        asyncio.run_coroutine_threadsafe(coroutine, self.loop()).result(
-            timeout=BROADCAST_TIMEOUT_SECONDS
-        )
-
-
-_broadcast_loop = _BroadcastLoop()
-
-
-def broadcast_on_commit(group: str, event: dict | Callable[[], dict | None]) -> None:
-    """Send `event` to a channel group once the transaction commits (Zulip's
-    send_event_on_commit); a callable builds it then, None sending nothing. At most once:
-    clients recover from the database with `after=`."""
-
-    def send():
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            built = event() if callable(event) else event
-            if built is not None:
-                _broadcast_loop.send(layer.group_send(group, built))
-        except Exception:  # the socket is only the fast path; the database has the message
-            log.warning("could not broadcast to %s", group)
-
-    transaction.on_commit(send)
 
 
 def conversation_group(ticket_id: int) -> str:
@@ -195,8 +121,6 @@ def broadcast_message_on_commit(message: Message, *, with_attachments: bool = Fa
     message_id, kind, client_id = message.pk, str(message.kind), message.client_id
 
     def event() -> dict | None:
-        from tickets.rendering import message_rendered, message_written_shape
-
         rendered = (
             message_rendered(message_id) if with_attachments else message_written_shape(message)
         )
@@ -218,8 +142,6 @@ def broadcast_message_on_commit(message: Message, *, with_attachments: bool = Fa
 def email_deliver(*, outbound_id: int, now: datetime.datetime) -> bool:
     """Send one outbox row, once. The claim is a conditional UPDATE (pending -> sending), so a
     duplicate task finds nothing to do; a failure puts the row back for a later attempt."""
-    from django.core.mail import EmailMultiAlternatives, get_connection
-
     claimed = OutboundEmail.objects.filter(
         pk=outbound_id, state=OutboundEmail.State.PENDING, next_attempt_at__lte=now
     ).update(state=OutboundEmail.State.SENDING, claimed_at=now, attempts=F("attempts") + 1)
@@ -317,9 +239,7 @@ def staff_email_queue(
         created_at=now,
         next_attempt_at=now,
     )
-    from tickets.tasks import email_deliver
-
-    enqueue_on_commit(email_deliver, email.pk)
+    enqueue_on_commit(EMAIL_DELIVER_TASK, email.pk)
     return email
 
 

@@ -1,12 +1,78 @@
-"""A message's public shape outside a request: what the REST API renders (`MessageOut`), with
-attachment URLs as paths. The same for every reader: who may read it is checked on its kind.
-The live chat's frames and the broadcast that follows COMMIT render messages here."""
+"""A message's public shape, the same for every reader and every interface: what the REST API
+renders, what the live chat's frames carry, what the broadcast after COMMIT sends. Attachment
+URLs are paths (no request here). Who may read a message is checked on its kind elsewhere."""
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from rest_framework import serializers
 
-from tickets.api import MessageOut, with_authors
+from accounts.roles import Role, user_role
 from tickets.models import Attachment, Message
-from tickets.selectors import Role, user_role
+from tickets.selectors import with_authors
+
+
+def display_name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+@extend_schema_serializer(component_name="Person")
+class PersonOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.SerializerMethodField()
+
+    def get_name(self, user) -> str:
+        return display_name(user)
+
+
+@extend_schema_serializer(component_name="Author")
+class AuthorOut(PersonOut):
+    role = serializers.SerializerMethodField()
+
+    @extend_schema_field(
+        serializers.ChoiceField(choices=[Role.CUSTOMER, Role.AGENT, Role.MANAGER, Role.ADMIN])
+    )
+    def get_role(self, user) -> str | None:
+        return user_role(user)
+
+
+@extend_schema_serializer(component_name="Attachment")
+class AttachmentOut(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(help_text="Download, with the caller's rights.")
+
+    class Meta:
+        model = Attachment
+        fields = ["id", "filename", "size", "content_type", "url"]
+        read_only_fields = fields
+
+    def get_url(self, attachment: Attachment) -> str:
+        path = reverse("api:attachment-download", args=[attachment.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+@extend_schema_serializer(component_name="Message")
+class MessageOut(serializers.ModelSerializer):
+    ticket = serializers.IntegerField(source="ticket_id")
+    author = serializers.SerializerMethodField()
+    attachments = AttachmentOut(many=True)
+
+    class Meta:
+        model = Message
+        fields = ["id", "ticket", "author", "kind", "channel", "body", "created_at", "attachments"]
+        read_only_fields = fields
+
+    @extend_schema_field(AuthorOut(allow_null=True))
+    def get_author(self, message: Message):
+        author = message.author
+        if author is None:
+            return None
+        if author.is_staff and not author.is_superuser:
+            # The thread query already answered the managers-group question for each author;
+            # handing it to user_role's cache keeps the page's query count constant.
+            author._helpdesk_role = Role.MANAGER if message.author_is_manager else Role.AGENT
+        return AuthorOut(author).data
+
 
 # One serializer for every render: building a ModelSerializer's fields costs more than rendering
 # a message with them, and rendering keeps no state (no request in its context: URLs are paths).

@@ -1,44 +1,15 @@
 """Reads shared by every interface. Who may see a ticket is decided here, once."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
-from escalation.models import TeamMembership
+from accounts.roles import MANAGERS_GROUP, Role, is_staff_role, oversees_everything, user_role
+from teams.models import TeamMembership
 from tickets.models import Assignment, Attachment, Message, Ticket
 
-MANAGERS_GROUP = "managers"
-
-
-class Role:
-    CUSTOMER = "customer"
-    AGENT = "agent"
-    MANAGER = "manager"
-    ADMIN = "admin"
-
-
-def user_role(user: AbstractBaseUser | AnonymousUser) -> str | None:
-    if not user.is_authenticated:
-        return None
-    if user.is_superuser:
-        return Role.ADMIN
-    if not user.is_staff:
-        return Role.CUSTOMER
-    # `_helpdesk_role` caches the group lookup for the life of the request's user object.
-    role = getattr(user, "_helpdesk_role", None)
-    if role is None:
-        role = Role.MANAGER if user.groups.filter(name=MANAGERS_GROUP).exists() else Role.AGENT
-        user._helpdesk_role = role
-    return role
-
-
-def is_staff_role(role: str | None) -> bool:
-    return role in (Role.AGENT, Role.MANAGER, Role.ADMIN)
-
-
-def oversees_everything(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Managers and admins: every ticket, the SLA reports, every team's chats."""
-    return user_role(user) in (Role.MANAGER, Role.ADMIN)
+User = get_user_model()
 
 
 def tickets_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Ticket]:
@@ -99,3 +70,22 @@ def access_attachment(
     if attachment.message.kind not in message_kinds_visible_to(user):
         raise Http404("No such attachment.")
     return attachment
+
+
+def with_authors(messages: QuerySet[Message]) -> QuerySet[Message]:
+    """`messages` with what a rendered message shows of its author, role included, in the
+    query (`tickets.rendering`)."""
+    in_managers = User.groups.through.objects.filter(
+        user_id=OuterRef("author_id"), group__name=MANAGERS_GROUP
+    )
+    return messages.select_related("author").annotate(author_is_manager=Exists(in_managers))
+
+
+def thread_visible_to(user, ticket: Ticket) -> QuerySet[Message]:
+    """The messages of a ticket `user` may read: customers never see internal notes."""
+    messages = (
+        with_authors(Message.objects.filter(ticket_id=ticket.pk))
+        .prefetch_related("attachments")
+        .order_by("created_at", "id")
+    )
+    return messages.filter(kind__in=message_kinds_visible_to(user))

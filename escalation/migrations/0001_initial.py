@@ -2,7 +2,7 @@
 
 import datetime
 import django.db.models.deletion
-import escalation.models
+import core.validators
 from django.conf import settings
 from django.db import migrations, models
 
@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=100, verbose_name='name')),
                 ('tier', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='tier')),
                 ('kind', models.CharField(choices=[('support', 'Support engineers'), ('billing', 'Billing'), ('datacenter', 'Data center technicians'), ('sysadmin', 'System administrators'), ('management', 'Management')], max_length=20, verbose_name='kind')),
-                ('timezone', models.CharField(default='UTC', max_length=64, validators=[escalation.models.validate_timezone], verbose_name='time zone')),
+                ('timezone', models.CharField(default='UTC', max_length=64, validators=[core.validators.validate_timezone], verbose_name='time zone')),
                 ('site', models.SlugField(blank=True, help_text='Site code (e.g. ams, mia) for data-center teams.', max_length=20, verbose_name='data-center site')),
                 ('holiday_country', models.CharField(blank=True, help_text='ISO country code whose public holidays close this team (e.g. NL, US).', max_length=2, verbose_name='public holidays of')),
                 ('holiday_subdivision', models.CharField(blank=True, max_length=10, verbose_name='holiday subdivision')),

@@ -4,9 +4,9 @@ from django import template
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
+from accounts.roles import oversees_everything
+from core.formats import duration_text
 from sla.models import Clock
-from tickets.admin import duration_text
-from tickets.selectors import oversees_everything
 
 register = template.Library()
 

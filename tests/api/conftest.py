@@ -9,17 +9,6 @@ from tickets.models import Assignment, Attachment, Event, Message, OutboundEmail
 
 
 @pytest.fixture(autouse=True)
-def attachments_dir(settings, tmp_path):
-    """Each test stores its files in its own directory, outside every web root."""
-    location = tmp_path / "attachments"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {**settings.STORAGES["default"], "OPTIONS": {"location": str(location)}},
-    }
-    return location
-
-
-@pytest.fixture(autouse=True)
 def private_throttles(settings):
     """Throttle counters live in the real Redis cache; a key prefix per test keeps one test's
     requests from counting against the next (all of them come from 127.0.0.1)."""

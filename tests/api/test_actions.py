@@ -4,8 +4,8 @@ their errors in the API's shape."""
 from django.utils import timezone
 
 from tests import factories
-from tickets import services
 from tickets.models import Assignment, Status
+from usecases import tickets as use_cases
 
 
 def act(api, user, ticket, name, payload=None):
@@ -80,7 +80,9 @@ def test_a_blank_summary_is_refused(api, agent, ticket_a):
 
 
 def test_the_customer_confirms_and_the_ticket_closes(api, agent, customer_a, ticket_a):
-    services.ticket_resolve(ticket_id=ticket_a.pk, actor=agent, summary="Done.", now=timezone.now())
+    use_cases.ticket_resolve(
+        ticket_id=ticket_a.pk, actor=agent, summary="Done.", now=timezone.now()
+    )
 
     response = act(api, customer_a, ticket_a, "confirm")
 

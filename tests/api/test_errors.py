@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.test import RequestFactory
 
-from helpdesk import api_errors
+from api import errors as api_errors
 from tests.portal.uploads import upload
 
 

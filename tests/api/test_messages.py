@@ -8,11 +8,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from sla import services as sla_services
+from sla.services import acknowledgement
 from tests import factories
 from tests.portal.uploads import PNG, upload
-from tickets import services
 from tickets.models import Message, Status
+from usecases import tickets as use_cases
 
 T0 = datetime.datetime(2026, 3, 2, 10, 0, tzinfo=datetime.UTC)
 
@@ -25,13 +25,13 @@ def test_the_thread_in_order_with_authors_and_system_messages(api, agent, manage
     with time_machine.travel(T0, tick=False) as clock:
         ticket = factories.make_ticket(customer=customer_a, body="It is down.")
         clock.shift(30)
-        sla_services.acknowledgement_send(ticket_id=ticket.pk, now=timezone.now())
+        acknowledgement.acknowledgement_send(ticket_id=ticket.pk, now=timezone.now())
         clock.shift(30)
-        services.ticket_reply(
+        use_cases.ticket_reply(
             ticket_id=ticket.pk, author=agent, body="On it.", channel="web", now=timezone.now()
         )
         clock.shift(30)
-        services.ticket_reply(
+        use_cases.ticket_reply(
             ticket_id=ticket.pk,
             author=manager,
             body="Escalate if needed.",
@@ -117,7 +117,7 @@ def test_a_resend_with_the_same_client_id_is_stored_once(api, customer_a, ticket
 
 
 def test_a_reply_reopens_a_resolved_ticket(api, agent, customer_a, ticket_a):
-    services.ticket_resolve(
+    use_cases.ticket_resolve(
         ticket_id=ticket_a.pk, actor=agent, summary="Fixed.", now=timezone.now()
     )
 
@@ -130,10 +130,10 @@ def test_a_reply_reopens_a_resolved_ticket(api, agent, customer_a, ticket_a):
 
 
 def test_a_closed_ticket_takes_no_reply(api, agent, customer_a, ticket_a, rows):
-    services.ticket_resolve(
+    use_cases.ticket_resolve(
         ticket_id=ticket_a.pk, actor=agent, summary="Fixed.", now=timezone.now()
     )
-    services.ticket_confirm(ticket_id=ticket_a.pk, customer=customer_a, now=timezone.now())
+    use_cases.ticket_confirm(ticket_id=ticket_a.pk, customer=customer_a, now=timezone.now())
     before = rows()
 
     response = api(customer_a).post(url(ticket_a), {"body": "One more thing"}, format="json")
@@ -196,7 +196,7 @@ def test_a_page_of_messages_costs_the_same_queries_for_5_or_50(
 
     def write(n: int):
         for i in range(n):
-            services.ticket_reply(
+            use_cases.ticket_reply(
                 ticket_id=ticket_a.pk,
                 author=authors[i % len(authors)],
                 body=f"message {i}",

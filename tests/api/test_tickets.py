@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from sla.models import Clock
 from tests import factories
-from tickets import services
 from tickets.models import Event, Ticket
+from usecases import tickets as use_cases
 
 T0 = datetime.datetime(2026, 3, 2, 10, 0, tzinfo=datetime.UTC)
 NEW = {
@@ -179,9 +179,11 @@ def test_ticket_detail_is_the_same_object(api, customer_a, ticket_a):
 
 def test_sla_shows_the_running_clock_else_the_latest(api, agent, ticket_a, clock):
     clock.shift(60)
-    services.ticket_assign(ticket_id=ticket_a.pk, actor=agent, assignee_id=None, now=timezone.now())
+    use_cases.ticket_assign(
+        ticket_id=ticket_a.pk, actor=agent, assignee_id=None, now=timezone.now()
+    )
     clock.shift(60)
-    services.ticket_reply(
+    use_cases.ticket_reply(
         ticket_id=ticket_a.pk,
         author=agent,
         body="Looking at it.",
@@ -196,7 +198,7 @@ def test_sla_shows_the_running_clock_else_the_latest(api, agent, ticket_a, clock
 
 
 def test_a_paused_clock_says_so(api, agent, ticket_a):
-    services.ticket_reply(
+    use_cases.ticket_reply(
         ticket_id=ticket_a.pk,
         author=agent,
         body="Which IP?",
@@ -244,7 +246,7 @@ def test_newest_activity_comes_first(api, customer_a, clock):
         customer=customer_a, subject="newer", now=T0 + datetime.timedelta(minutes=5)
     )
     clock.shift(600)
-    services.ticket_reply(
+    use_cases.ticket_reply(
         ticket_id=older.pk, author=customer_a, body="Any news?", channel="web", now=timezone.now()
     )
 
@@ -261,11 +263,13 @@ def queue(structure, agent, other_agent, customer_a, customer_b):
         customer=customer_b, subject="Invoice wrong", category="billing"
     )
     mine = factories.make_ticket(customer=customer_b, subject="Disk full", category="dedicated")
-    services.ticket_assign(ticket_id=mine.pk, actor=agent, assignee_id=None, now=timezone.now())
+    use_cases.ticket_assign(ticket_id=mine.pk, actor=agent, assignee_id=None, now=timezone.now())
     resolved = factories.make_ticket(
         customer=customer_a, subject="Reset password", category="access"
     )
-    services.ticket_resolve(ticket_id=resolved.pk, actor=agent, summary="Done.", now=timezone.now())
+    use_cases.ticket_resolve(
+        ticket_id=resolved.pk, actor=agent, summary="Done.", now=timezone.now()
+    )
     Clock.objects.filter(ticket=billing, metric="acknowledgement").update(
         breached_at=timezone.now()
     )
@@ -316,7 +320,7 @@ def test_a_page_costs_the_same_queries_for_10_or_100_tickets(
         for i in range(n):
             ticket = factories.make_ticket(customer=customer_a, subject=f"Problem {i}")
             if i % 3 == 0:
-                services.ticket_assign(
+                use_cases.ticket_assign(
                     ticket_id=ticket.pk, actor=agent, assignee_id=None, now=timezone.now()
                 )
             if i % 4 == 0:

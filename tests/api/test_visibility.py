@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from tests.portal.uploads import PNG, upload
-from tickets import services
+from usecases import tickets as use_cases
 
 VIEWERS = ["customer_a", "customer_b", "agent", "other_agent", "manager"]
 SEES = {
@@ -31,7 +31,7 @@ def people(customer_a, customer_b, agent, other_agent, manager):
 @pytest.fixture
 def thread(ticket_a, agent):
     """A's ticket with a public file from A and an internal note with a file from the agent."""
-    public, _ = services.ticket_reply(
+    public, _ = use_cases.ticket_reply(
         ticket_id=ticket_a.pk,
         author=ticket_a.customer,
         body="Screenshot attached.",
@@ -39,7 +39,7 @@ def thread(ticket_a, agent):
         now=timezone.now(),
         attachments=[upload("screen.png")],
     )
-    note, _ = services.ticket_reply(
+    note, _ = use_cases.ticket_reply(
         ticket_id=ticket_a.pk,
         author=agent,
         body="Customer on the old plan, see the contract.",
@@ -115,7 +115,7 @@ def test_agent_actions(api, people, ticket_a, rows, viewer, name):
 
 @pytest.mark.parametrize("viewer", VIEWERS)
 def test_confirm_is_for_the_customer_who_opened_it(api, people, agent, ticket_a, rows, viewer):
-    services.ticket_resolve(
+    use_cases.ticket_resolve(
         ticket_id=ticket_a.pk, actor=agent, summary="Fixed.", now=timezone.now()
     )
     before = rows()
@@ -146,7 +146,9 @@ def test_internal_attachment_download(api, people, thread, viewer):
 
 
 def test_an_agent_who_worked_a_ticket_keeps_seeing_it(api, agent, other_agent, ticket_a):
-    services.ticket_assign(ticket_id=ticket_a.pk, actor=agent, assignee_id=None, now=timezone.now())
+    use_cases.ticket_assign(
+        ticket_id=ticket_a.pk, actor=agent, assignee_id=None, now=timezone.now()
+    )
     ticket_a.assignments.create(agent=other_agent, assigned_at=timezone.now())
     assert api(other_agent).get(f"/api/v1/tickets/{ticket_a.pk}/").status_code == 200
 

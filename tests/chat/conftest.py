@@ -12,8 +12,8 @@ from django.conf import settings
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from chat import db as chat_db
 from helpdesk.asgi import application
+from live import db as chat_db
 from tests import factories
 from tests.fixtures import cache_made_private
 from tickets.models import Channel

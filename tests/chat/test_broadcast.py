@@ -8,12 +8,12 @@ from channels.layers import get_channel_layer
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from chat import frames
+from live import frames
 from tests.chat.conftest import joined, until_presence
 from tickets.models import Channel
 from tickets.notifications import conversation_group
 from tickets.rendering import message_rendered
-from tickets.services import ticket_reply
+from usecases.tickets import ticket_reply
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -10,12 +10,13 @@ from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from chat.models import Chat
-from chat.services import chat_start, chats_fall_back
+from chat.services import chats_fall_back
 from chat.tasks import fallback_sweep
 from tests import factories
 from tests.chat.conftest import token_of
 from tickets.models import Channel, Event, Message, OutboundEmail, Status, Ticket
-from tickets.services import ticket_confirm, ticket_reply, ticket_resolve
+from usecases.chat import chat_start
+from usecases.tickets import ticket_confirm, ticket_reply, ticket_resolve
 
 pytestmark = pytest.mark.postgres
 

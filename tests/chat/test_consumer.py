@@ -12,16 +12,10 @@ from django.utils import timezone
 from chat.models import ReadMark
 from sla.models import Clock
 from sla.policy import Metric
-from sla.services import acknowledgement_send
-from tests.chat.conftest import (
-    joined,
-    open_socket,
-    session_cookie,
-    token_of,
-    until_presence,
-)
+from sla.services.acknowledgement import acknowledgement_send
+from tests.chat.conftest import joined, open_socket, session_cookie, token_of, until_presence
 from tickets.models import Channel, Message, Status
-from tickets.services import ticket_assign, ticket_confirm, ticket_reply, ticket_resolve
+from usecases.tickets import ticket_assign, ticket_confirm, ticket_reply, ticket_resolve
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -553,11 +547,12 @@ def test_a_chat_is_acknowledged_within_60_seconds_and_the_socket_gets_it(
 def test_opening_a_chat_enqueues_the_acknowledgement_at_once(
     customer_a, django_capture_on_commit_callbacks
 ):
+    from helpdesk.celery import app as celery_app
     from tests import factories
 
     with (
-        mock.patch("sla.tasks.acknowledgement_send.apply_async") as enqueue,
+        mock.patch.object(celery_app, "send_task") as enqueue,
         django_capture_on_commit_callbacks(execute=True),
     ):
         ticket = factories.make_ticket(customer=customer_a, channel=Channel.CHAT)
-    enqueue.assert_called_once_with(args=(ticket.pk,), retry=False)
+    enqueue.assert_called_once_with("sla.acknowledgement_send", args=(ticket.pk,), retry=False)

@@ -14,13 +14,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat.models import Chat
-from chat.services import chat_start, chats_fall_back, chats_unread_email, read_mark
+from chat.services import chats_fall_back, chats_unread_email, read_mark
 from chat.tasks import fallback_sweep
 from tests import factories
 from tests.chat.conftest import joined, until_presence
 from tickets import notifications
 from tickets.models import Channel, Message, OutboundEmail, Ticket
-from tickets.services import ticket_reply, ticket_resolve
+from usecases.chat import chat_start
+from usecases.tickets import ticket_reply, ticket_resolve
 
 pytestmark = pytest.mark.postgres
 

@@ -5,8 +5,8 @@ import datetime
 import pytest
 import time_machine
 
-from escalation.models import Team
-from escalation.services import support_structure_setup
+from teams.models import Team
+from teams.services import support_structure_setup
 from tests import factories
 from tickets.models import Channel
 

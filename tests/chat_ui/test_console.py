@@ -14,7 +14,7 @@ from django.urls import reverse
 from tests import factories
 from tests.chat_ui.conftest import T0, open_chat
 from tickets.models import Channel, Status, Ticket
-from tickets.services import ticket_assign, ticket_reply, ticket_resolve
+from usecases.tickets import ticket_assign, ticket_reply, ticket_resolve
 
 CONSOLE = reverse("chat_console:console")
 QUEUE = reverse("chat_console:queue")

@@ -21,13 +21,13 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from escalation.models import Team
-from escalation.services import support_structure_setup
+from teams.models import Team
+from teams.services import support_structure_setup
 from tests.e2e.conftest import CHROMIUM, browser, new_page  # noqa: F401 (fixtures)
 from tests.factories import PASSWORD, make_agent, make_customer
 from tests.processes import child_env, free_port
 from tickets.models import Message, Ticket
-from tickets.services import ticket_reply
+from usecases.tickets import ticket_reply
 
 pytestmark = [
     pytest.mark.browser,

@@ -2,20 +2,9 @@
 
 import pytest
 
-from escalation.models import Team
-from escalation.services import support_structure_setup
+from teams.models import Team
+from teams.services import support_structure_setup
 from tests import factories
-
-
-@pytest.fixture(autouse=True)
-def attachments_dir(settings, tmp_path):
-    """Each test stores its files in its own directory, outside every web root."""
-    location = tmp_path / "attachments"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {**settings.STORAGES["default"], "OPTIONS": {"location": str(location)}},
-    }
-    return location
 
 
 @pytest.fixture

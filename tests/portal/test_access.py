@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from tests import factories
 from tests.portal.uploads import upload
-from tickets import services
 from tickets.models import Channel, Status, Ticket
+from usecases import tickets as use_cases
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_another_customer_gets_404_for_the_ticket_and_its_files(client, customer
 
 
 def test_another_customer_cannot_reply_to_or_confirm_the_ticket(client, customer_b, ticket_a):
-    services.ticket_resolve(
+    use_cases.ticket_resolve(
         ticket_id=ticket_a.pk,
         actor=factories.make_agent(superuser=True),
         summary="Fixed.",
@@ -166,7 +166,7 @@ def test_the_new_ticket_form_is_for_customers(client, agent):
 
 
 def test_an_internal_note_file_is_for_staff_only(client, customer_a, agent, ticket_a):
-    note, _new = services.ticket_reply(
+    note, _new = use_cases.ticket_reply(
         ticket_id=ticket_a.pk,
         author=agent,
         body="Customer's disk log, for the data center.",

@@ -3,7 +3,7 @@ without JavaScript the same form is complete."""
 
 import pytest
 
-from escalation.services import support_structure_setup
+from teams.services import support_structure_setup
 from tests.e2e.conftest import CHROMIUM, browser, new_page  # noqa: F401 (fixtures)
 from tests.factories import PASSWORD, make_customer
 

@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from tests import factories
 from tests.portal.uploads import upload
-from tickets import services
 from tickets.models import Channel
+from usecases import tickets as use_cases
 
 SCRIPT = "<script>alert('x')</script>"
 
@@ -40,7 +40,7 @@ def test_scripts_in_subject_body_and_file_names_are_inert(client_a, hostile_tick
 
 
 def test_an_agents_reply_is_escaped_too(client_a, hostile_ticket, agent):
-    services.ticket_reply(
+    use_cases.ticket_reply(
         ticket_id=hostile_ticket.pk,
         author=agent,
         body=f'<a href="javascript:alert(1)">click</a>{SCRIPT}',

@@ -8,10 +8,10 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from portal.tickets import PAGE_SIZE
 from tests import factories
-from tickets import services
 from tickets.models import Channel
-from tickets.views import PAGE_SIZE
+from usecases import tickets as use_cases
 
 LIST = "/tickets/"
 START = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
@@ -34,7 +34,7 @@ def references(html: str) -> list[str]:
 
 def test_tickets_are_listed_newest_activity_first(client_a, customer_a):
     first, second, third = open_tickets(customer_a, 3)
-    services.ticket_reply(
+    use_cases.ticket_reply(
         ticket_id=first.pk,
         author=customer_a,
         body="any news?",
@@ -62,10 +62,10 @@ def test_the_list_shows_the_next_promise_and_when_it_falls_due(client_a, custome
 @pytest.fixture
 def open_and_closed(customer_a, agent):
     still_open, closed = open_tickets(customer_a, 2)
-    services.ticket_resolve(
+    use_cases.ticket_resolve(
         ticket_id=closed.pk, actor=agent, summary="Done.", now=START + datetime.timedelta(hours=1)
     )
-    services.ticket_confirm(
+    use_cases.ticket_confirm(
         ticket_id=closed.pk, customer=customer_a, now=START + datetime.timedelta(hours=2)
     )
     return still_open, closed

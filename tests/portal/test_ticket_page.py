@@ -9,11 +9,11 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from sla.services import acknowledgement_send
+from sla.services.acknowledgement import acknowledgement_send
 from tests import factories
 from tests.portal.uploads import upload
-from tickets import services
 from tickets.models import Channel, Message, Status
+from usecases import tickets as use_cases
 
 START = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)  # a Monday
 
@@ -23,7 +23,7 @@ def detail_url(ticket) -> str:
 
 
 def reply(ticket, author, body, *, at=None, **kwargs):
-    message, _created = services.ticket_reply(
+    message, _created = use_cases.ticket_reply(
         ticket_id=ticket.pk,
         author=author,
         body=body,
@@ -35,7 +35,7 @@ def reply(ticket, author, body, *, at=None, **kwargs):
 
 
 def resolve(ticket, agent, *, at=None):
-    services.ticket_resolve(
+    use_cases.ticket_resolve(
         ticket_id=ticket.pk, actor=agent, summary="Replaced the disk.", now=at or timezone.now()
     )
 
@@ -70,7 +70,7 @@ def test_the_thread_shows_every_public_message_of_every_channel_in_order(client_
 
 
 def test_the_page_shows_status_team_and_the_assignees_first_name(client_a, ticket, agent):
-    services.ticket_assign(ticket_id=ticket.pk, actor=agent, assignee_id=None, now=timezone.now())
+    use_cases.ticket_assign(ticket_id=ticket.pk, actor=agent, assignee_id=None, now=timezone.now())
 
     html = client_a.get(detail_url(ticket)).content.decode()
 
@@ -229,7 +229,7 @@ def test_confirm_is_a_post(client_a, ticket):
 
 def test_a_reply_to_a_closed_ticket_is_refused_with_409(client_a, ticket, agent):
     resolve(ticket, agent)
-    services.ticket_confirm(ticket_id=ticket.pk, customer=ticket.customer, now=timezone.now())
+    use_cases.ticket_confirm(ticket_id=ticket.pk, customer=ticket.customer, now=timezone.now())
 
     response = client_a.post(detail_url(ticket), {"body": "one more thing"})
 

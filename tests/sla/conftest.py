@@ -7,7 +7,7 @@ import datetime
 import pytest
 import time_machine
 
-from sla import services as sla_services
+from sla.services import sweep as sla_sweep
 from tests import factories
 from tests.fixtures import cache_made_private
 
@@ -46,7 +46,7 @@ def open_tickets(count: int, *, at: datetime.datetime, **fields) -> list:
 def sweep(at: datetime.datetime) -> list[int]:
     """The sweep's breach step at `at`: every clock past due is breached once."""
     with time_machine.travel(at, tick=False):
-        return sla_services.breaches_record(now=at, limit=100_000)
+        return sla_sweep.breaches_record(now=at, limit=100_000)
 
 
 def missed(count: int, *, at: datetime.datetime = T0) -> list:

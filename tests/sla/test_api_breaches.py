@@ -18,7 +18,7 @@ from sla.models import Breach, Clock
 from sla.policy import Metric
 from tests.factories import make_team
 from tests.sla.conftest import MINUTE, T0, missed, open_tickets, sweep
-from tickets.services import ticket_assign, ticket_reply
+from usecases.tickets import ticket_assign, ticket_reply
 
 BREACHES = "/api/v1/sla/breaches/"
 SUMMARY = "/api/v1/sla/summary/"
@@ -104,7 +104,7 @@ def test_newest_first_and_paginated(api, people):
 
 
 def test_managers_notified_at_is_shown_once_they_are_emailed(api, people):
-    from sla.services import managers_notify
+    from sla.services.sweep import managers_notify
 
     missed(1)
     managers_notify(now=T0 + 12 * MINUTE)

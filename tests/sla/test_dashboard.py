@@ -10,9 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from desk.dashboard import VISIT_GAP
 from sla.models import Breach, Clock
 from sla.policy import Metric
-from sla.views import VISIT_GAP
 from tests.sla.conftest import MINUTE, T0, missed, open_tickets, sweep
 
 URL = "/dashboard/sla/"

@@ -15,15 +15,15 @@ import time_machine
 from django.db import transaction
 from django.utils import timezone
 
-from escalation.models import Holiday, Team
-from escalation.services import support_structure_setup
-from sla import services as sla_services
 from sla import tasks as sla_tasks
 from sla.models import Breach, Clock
 from sla.policy import Metric
+from sla.services import clocks as sla_clocks
+from teams.models import Holiday, Team
+from teams.services import support_structure_setup
 from tests.factories import make_agent, make_customer
 from tickets.models import Category, Channel, Message, OutboundEmail, Status, Ticket
-from tickets.services import ticket_open, ticket_reply, ticket_resolve
+from usecases.tickets import ticket_open, ticket_reply, ticket_resolve
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +82,7 @@ def move(ticket: Ticket, team: Team, *, when: dt.datetime) -> None:
     with time_machine.travel(when, tick=False), transaction.atomic():
         Ticket.objects.filter(pk=ticket.pk).update(team=team)
         ticket.team = team
-        sla_services.clocks_move_team(ticket=ticket, team=team, now=timezone.now())
+        sla_clocks.clocks_move_team(ticket=ticket, team=team, now=timezone.now())
 
 
 def sweep(when: dt.datetime) -> dict:

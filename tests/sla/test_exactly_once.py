@@ -29,16 +29,16 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from escalation.services import support_structure_setup
 from helpdesk.celery import app
-from sla import services as sla_services
 from sla import tasks as sla_tasks
 from sla.models import Breach, Clock
 from sla.policy import Metric, acknowledgement_target
+from sla.services import acknowledgement
+from teams.services import support_structure_setup
 from tests.factories import make_customer
 from tests.processes import child_env
 from tickets.models import Category, Channel, Message, Ticket
-from tickets.services import ticket_open
+from usecases.tickets import ticket_open
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -273,6 +273,6 @@ def test_each_ticket_is_acknowledged_once_despite_duplicates_racing_sweeps_and_a
     )
 
     assert_acknowledged_exactly_once(tickets)
-    assert not sla_services.acknowledgements_missing(now=timezone.now(), grace_seconds=0)
+    assert not acknowledgement.acknowledgements_missing(now=timezone.now(), grace_seconds=0)
     # Both the sweeps and the workers won claims: the race did take place.
     assert 0 < sweeps.acknowledged < TICKETS

@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from prometheus_client.parser import text_string_to_metric_families
 
-from sla.services import acknowledgement_send, managers_notify
+from sla.services.acknowledgement import acknowledgement_send
+from sla.services.sweep import managers_notify
 from tests.sla.conftest import MINUTE, T0, missed, open_tickets
 from tickets.models import OutboundEmail
 

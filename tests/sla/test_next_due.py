@@ -10,12 +10,14 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from sla import services as sla_services
 from sla.models import Clock
 from sla.policy import Metric
+from sla.services import acknowledgement
+from sla.services import clocks as sla_clocks
+from sla.services import sweep as sla_sweep
 from tests.sla.conftest import MINUTE, T0
 from tickets.models import Channel, Status, Ticket
-from tickets.services import ticket_open, ticket_reply, ticket_resolve
+from usecases.tickets import ticket_open, ticket_reply, ticket_resolve
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +29,7 @@ def stored(ticket: Ticket) -> datetime.datetime | None:
 
 
 def from_clocks(ticket: Ticket) -> datetime.datetime | None:
-    clock = sla_services.clock_due_next(Clock.objects.filter(ticket=ticket))
+    clock = sla_clocks.clock_due_next(Clock.objects.filter(ticket=ticket))
     return clock.due_at if clock else None
 
 
@@ -56,12 +58,12 @@ def test_next_due_follows_every_change_of_the_clocks(structure, people):
         assert stored(ticket) == from_clocks(ticket)
 
         # Acknowledged: the first response is next.
-        sla_services.acknowledgement_send(ticket_id=ticket.pk, now=step(MINUTE))
+        acknowledgement.acknowledgement_send(ticket_id=ticket.pk, now=step(MINUTE))
         assert stored(ticket) == due(ticket, Metric.FIRST_RESPONSE) == from_clocks(ticket)
 
         # Breached by the sweep: still the promise owed first, now late.
         late = step(15 * MINUTE)
-        assert sla_services.breaches_record(now=late)
+        assert sla_sweep.breaches_record(now=late)
         assert stored(ticket) == due(ticket, Metric.FIRST_RESPONSE) == from_clocks(ticket)
         assert stored(ticket) < late
 
@@ -93,7 +95,7 @@ def test_next_due_follows_every_change_of_the_clocks(structure, people):
         # Moved to billing (09:00-18:00 CET) at 16:18 UTC: 42 of the 102 minutes left fit
         # in its day, the rest waits for Tuesday morning.
         ticket = Ticket.objects.get(pk=ticket.pk)
-        sla_services.clocks_move_team(ticket=ticket, team=structure["billing"], now=step(MINUTE))
+        sla_clocks.clocks_move_team(ticket=ticket, team=structure["billing"], now=step(MINUTE))
         assert stored(ticket) == from_clocks(ticket) == T0 + datetime.timedelta(days=1)
 
         # Resolved: the resolution is met, the rest cancelled.
@@ -123,9 +125,11 @@ def test_a_late_acknowledgement_and_a_duplicate_keep_it_right(structure, people)
         )
         traveller.shift(5 * MINUTE)
         # The worker was down: sent after its deadline, the miss is recorded with the claim.
-        assert sla_services.acknowledgement_send(ticket_id=ticket.pk, now=T0 + 5 * MINUTE)
+        assert acknowledgement.acknowledgement_send(ticket_id=ticket.pk, now=T0 + 5 * MINUTE)
         assert Clock.objects.get(ticket=ticket, metric=Metric.ACKNOWLEDGEMENT).breached_at
         assert stored(ticket) == due(ticket, Metric.FIRST_RESPONSE) == from_clocks(ticket)
         # A second delivery finds nothing to claim and changes nothing.
-        assert sla_services.acknowledgement_send(ticket_id=ticket.pk, now=T0 + 6 * MINUTE) is None
+        assert (
+            acknowledgement.acknowledgement_send(ticket_id=ticket.pk, now=T0 + 6 * MINUTE) is None
+        )
         assert stored(ticket) == due(ticket, Metric.FIRST_RESPONSE)

@@ -10,10 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from escalation.services import staff_groups_ensure
 from sla.models import TARGET_FIELDS, Clock, Policy
 from sla.policy import DEFAULT_TARGETS, Targets
-from sla.services import policy_seed, policy_version_create
+from sla.services.versions import policy_seed, policy_version_create
+from teams.services import staff_groups_ensure
 from tests.factories import first_line_team, make_agent, make_ticket
 
 pytestmark = pytest.mark.django_db

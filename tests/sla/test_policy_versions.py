@@ -13,10 +13,11 @@ from django.test.utils import CaptureQueriesContext
 from sla import policy
 from sla.models import Clock, Policy
 from sla.policy import DEFAULT_TARGETS, Targets
-from sla.services import acknowledgement_send, policy_current, policy_seed, policy_version_create
+from sla.services.acknowledgement import acknowledgement_send
+from sla.services.versions import policy_current, policy_seed, policy_version_create
 from tests.factories import first_line_team, make_agent, make_ticket
 from tickets.models import Category, Channel, Message, Status
-from tickets.services import ticket_reply, ticket_resolve
+from usecases.tickets import ticket_reply, ticket_resolve
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from sla.policy import DEFAULT_TARGETS
-from sla.services import policy_version_create
+from sla.services.versions import policy_version_create
 
 NOW = datetime.datetime(2026, 11, 26, 10, 0, tzinfo=datetime.UTC)
 

@@ -10,10 +10,11 @@ from django.test.utils import CaptureQueriesContext
 
 from sla import tasks as sla_tasks
 from sla.models import Clock
-from sla.services import clocks_move_team, status_updates_remind
+from sla.services.clocks import clocks_move_team
+from sla.services.sweep import status_updates_remind
 from tests.factories import first_line_team, make_agent, make_team, make_ticket
 from tickets.models import Channel, OutboundEmail
-from tickets.services import ticket_assign, ticket_reply
+from usecases.tickets import ticket_assign, ticket_reply
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,10 @@ import pytest
 import time_machine
 
 from sla.models import Clock
-from sla.services import clocks_move_team
+from sla.services.clocks import clocks_move_team
 from tests.factories import make_agent, make_team, make_ticket
 from tickets.models import Category, Channel, Status
-from tickets.services import ticket_reply
+from usecases.tickets import ticket_reply
 
 pytestmark = pytest.mark.django_db
 

@@ -8,11 +8,11 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 
-from escalation.models import Team, TeamMembership
+from accounts.roles import Role, user_role
+from helpdesk.demo import CUSTOMERS, DEMO_LOGINS, STAFF, STORIES, demo_seed
+from teams.models import Team, TeamMembership
 from tests.factories import make_ticket
-from tickets.demo import CUSTOMERS, DEMO_LOGINS, STAFF, STORIES, demo_seed
 from tickets.models import Channel, Event, Message, Status, Ticket
-from tickets.selectors import Role, user_role
 
 User = get_user_model()
 NOW = datetime.datetime(2026, 11, 20, 10, 30, tzinfo=datetime.UTC)

@@ -27,12 +27,14 @@ from django.utils import timezone
 
 from chat.models import Chat
 from chat.services import chats_fall_back, chats_unread_email
-from sla import services as sla_services
 from sla.models import Breach, Clock
 from sla.policy import Metric
+from sla.services import acknowledgement
+from sla.services import sweep as sla_sweep
 from tests import factories
 from tickets.models import Channel, Message, Ticket
-from tickets.services import message_post, ticket_lock, ticket_reply, ticket_resolve
+from tickets.services import message_post, ticket_lock
+from usecases.tickets import ticket_reply, ticket_resolve
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -162,7 +164,7 @@ def test_the_acknowledgement_waits_for_a_reply_in_progress(people):
     ticket = factories.make_ticket(customer=people["customer"])
     with reply_in_progress(ticket, people["customer"]) as reply:
         ack = Other(
-            lambda: sla_services.acknowledgement_send(ticket_id=ticket.pk, now=timezone.now())
+            lambda: acknowledgement.acknowledgement_send(ticket_id=ticket.pk, now=timezone.now())
         )
         assert ack.waits_on_a_lock()
         # The reply stores its message while the acknowledgement waits; neither is committed.
@@ -234,12 +236,12 @@ def test_the_delay_notice_of_a_late_resolution_waits_for_the_next_sweep(people):
     resolution = Clock.objects.get(ticket=ticket, metric=Metric.RESOLUTION)
     with reply_in_progress(ticket, people["customer"]) as reply:
         reply.insert()
-        sweep = Other(lambda: sla_services.breaches_record(now=now))
+        sweep = Other(lambda: sla_sweep.breaches_record(now=now))
         assert not sweep.waits_on_a_lock()
         assert resolution.pk not in sweep.join()
     assert not Breach.objects.filter(clock=resolution).exists()
 
-    assert resolution.pk in sla_services.breaches_record(now=now)
+    assert resolution.pk in sla_sweep.breaches_record(now=now)
     notice = ticket.messages.get(kind=Message.Kind.SYSTEM)
     assert notice.pk > reply.message_id
 

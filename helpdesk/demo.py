@@ -1,0 +1,437 @@
+"""Demo data for a first look: the people of a hosting provider's support and the requests of
+its support guide (charged twice, a slow VPS, custom firewall rules, a credit for an outage, a
+disk to replace in Amsterdam...), each with a short story told through the services.
+
+A story is a ticket opened some minutes before `now` and the steps that followed, each at its
+own minute. A new kind of step (an escalation, an approval) is one more class with `minute` and
+`apply(ticket=, people=, at=)` calling its service, added to `Step`.
+"""
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from accounts.services import customer_upsert
+from sla.services.acknowledgement import acknowledgement_send
+from teams.services import staff_upsert, support_structure_setup
+from tickets.models import Category, Channel, Priority, Ticket
+from usecases.tickets import (
+    ticket_assign,
+    ticket_confirm,
+    ticket_open,
+    ticket_reply,
+    ticket_resolve,
+)
+
+CUSTOMER_PASSWORD = "demo-customer"  # noqa: S105 (published demo logins)
+AGENT_PASSWORD = "demo-agent"  # noqa: S105
+MANAGER_PASSWORD = "demo-manager"  # noqa: S105
+ADMIN_PASSWORD = "demo-admin"  # noqa: S105
+ADMIN_USERNAME = "admin"
+DEMO_EMAIL_DOMAIN = "example.com"  # reserved: a demo email never reaches anyone
+# The automatic acknowledgement of a seeded ticket, well inside its promise.
+ACKNOWLEDGED_AFTER = datetime.timedelta(seconds=40)
+
+User = get_user_model()
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    username: str
+    password: str
+
+
+DEMO_LOGINS = (
+    DemoLogin("customer", "mario", CUSTOMER_PASSWORD),
+    DemoLogin("agent", "giulia", AGENT_PASSWORD),
+    DemoLogin("manager", "laura", MANAGER_PASSWORD),
+    DemoLogin("admin", ADMIN_USERNAME, ADMIN_PASSWORD),
+)
+
+
+def demo_logins_present() -> tuple[DemoLogin, ...]:
+    """The demo logins whose accounts exist (a database seeded by `demo_seed`)."""
+    present = set(
+        User.objects.filter(username__in=[login.username for login in DEMO_LOGINS]).values_list(
+            "username", flat=True
+        )
+    )
+    return tuple(login for login in DEMO_LOGINS if login.username in present)
+
+
+@dataclass(frozen=True)
+class Customer:
+    username: str
+    first_name: str
+    last_name: str
+    company: str
+    language: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Staff:
+    username: str
+    first_name: str
+    last_name: str
+    teams: tuple[str, ...]
+    manager: bool = False
+
+
+CUSTOMERS = (
+    Customer("mario", "Mario", "Rossi", "Rossi Ricambi Srl", "it", "Europe/Rome"),
+    Customer("chiara", "Chiara", "Esposito", "Esposito Web Agency", "it", "Europe/Rome"),
+    Customer("james", "James", "Whitfield", "Northwind Analytics Ltd", "en", "Europe/London"),
+    Customer("sophie", "Sophie", "Jansen", "Brightline Media BV", "en", "Europe/Amsterdam"),
+    Customer("emily", "Emily", "Carter", "Carter Logistics Inc.", "en", "America/New_York"),
+)
+
+STAFF = (
+    Staff("giulia", "Giulia", "Bianchi", ("support",)),
+    Staff("tom", "Tom", "Hughes", ("support",)),
+    Staff("marco", "Marco", "Ferri", ("billing",)),
+    Staff("sanne", "Sanne", "de Vries", ("datacenter-ams",)),
+    Staff("carlos", "Carlos", "Rivera", ("datacenter-mia",)),
+    Staff("luca", "Luca", "Moretti", ("sysadmin",)),
+    Staff("priya", "Priya", "Nair", ("sysadmin",)),
+    Staff("laura", "Laura", "Conti", ("management",), manager=True),
+)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Someone writes in the thread: the customer, or an agent (publicly or as a note)."""
+
+    minute: int
+    author: str
+    body: str
+    internal: bool = False
+    wait_on_customer: bool = False
+
+    def apply(self, *, ticket, people, at):
+        ticket_reply(
+            ticket_id=ticket.pk,
+            author=people[self.author],
+            body=self.body,
+            channel=ticket.channel,
+            now=at,
+            internal=self.internal,
+            wait_on_customer=self.wait_on_customer,
+        )
+
+
+@dataclass(frozen=True)
+class Assign:
+    minute: int
+    agent: str
+
+    def apply(self, *, ticket, people, at):
+        ticket_assign(ticket_id=ticket.pk, actor=people[self.agent], assignee_id=None, now=at)
+
+
+@dataclass(frozen=True)
+class Resolve:
+    minute: int
+    agent: str
+    summary: str
+
+    def apply(self, *, ticket, people, at):
+        ticket_resolve(ticket_id=ticket.pk, actor=people[self.agent], summary=self.summary, now=at)
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """The customer confirms the resolution and the ticket closes."""
+
+    minute: int
+
+    def apply(self, *, ticket, people, at):
+        ticket_confirm(ticket_id=ticket.pk, customer=ticket.customer, now=at)
+
+
+Step = Reply | Assign | Resolve | Confirm
+
+
+@dataclass(frozen=True)
+class Story:
+    customer: str
+    channel: str
+    category: str
+    subject: str
+    body: str
+    # Minutes before `now`; every step happens at a minute after opening and before `now`.
+    opened_minutes_ago: int
+    priority: str = Priority.NORMAL
+    data_center: str = ""
+    steps: tuple[Step, ...] = ()
+
+
+STORIES = (
+    Story(
+        customer="mario",
+        channel=Channel.WEB,
+        category=Category.BILLING,
+        subject="Addebito doppio sulla fattura di novembre",
+        body=(
+            "Buongiorno,\nperché mi è stato addebitato due volte? Sull'estratto conto della carta "
+            "vedo due addebiti da 49,00 € per la fattura del VPS di novembre, a pochi minuti "
+            "l'uno dall'altro.\nGrazie,\nMario Rossi"
+        ),
+        opened_minutes_ago=95,
+        steps=(
+            Assign(minute=4, agent="giulia"),
+            Reply(
+                minute=6,
+                author="giulia",
+                body=(
+                    "Buongiorno Mario, ho verificato: il gateway di pagamento ha registrato due "
+                    "volte lo stesso pagamento. Ho avviato il rimborso del secondo addebito; "
+                    "le confermo appena risulta eseguito."
+                ),
+            ),
+            Resolve(
+                minute=24,
+                agent="giulia",
+                summary=(
+                    "Il rimborso di 49,00 € è stato eseguito: lo vedrà sulla carta entro 3-5 "
+                    "giorni lavorativi. La fattura di novembre risulta pagata una sola volta."
+                ),
+            ),
+            Confirm(minute=31),
+        ),
+    ),
+    Story(
+        customer="james",
+        channel=Channel.EMAIL,
+        category=Category.VPS,
+        subject="My VPS is running slowly",
+        body=(
+            "Hello,\nsince this morning our VPS (vps-lon-5512) is very slow: pages take 10 "
+            "seconds to load and SSH sessions lag. We have not changed anything on our side.\n"
+            "Regards,\nJames Whitfield\nNorthwind Analytics"
+        ),
+        opened_minutes_ago=130,
+        steps=(
+            Assign(minute=3, agent="tom"),
+            Reply(
+                minute=7,
+                author="tom",
+                body=(
+                    "Hi James, thanks for the details. Could you send us the output of `top` "
+                    "and `iostat -x 5 3` taken while it is slow? Meanwhile I am checking the "
+                    "host your VPS runs on."
+                ),
+                wait_on_customer=True,
+            ),
+            Reply(
+                minute=21,
+                author="james",
+                body=(
+                    "Here it is: load average 6.2 on 2 vCPUs, and iowait between 40 and 60% "
+                    "on vda. Nothing unusual is running, MySQL is mostly idle."
+                ),
+            ),
+            Reply(
+                minute=26,
+                author="tom",
+                internal=True,
+                body=(
+                    "High iowait, guest is idle: looks like contention on the host's storage. "
+                    "Basic checks done; this is one for the system administrators."
+                ),
+            ),
+        ),
+    ),
+    Story(
+        customer="chiara",
+        channel=Channel.CHAT,
+        category=Category.CUSTOM_CONFIG,
+        subject="Regole firewall personalizzate per il VPS",
+        body=(
+            "Ciao, è possibile configurare un set di regole firewall personalizzato per il mio "
+            "VPS? Vorrei aprire la 443 a tutti e la 22 solo dall'IP del nostro ufficio."
+        ),
+        opened_minutes_ago=38,
+        steps=(
+            Assign(minute=1, agent="giulia"),
+            Reply(
+                minute=2,
+                author="giulia",
+                body=(
+                    "Ciao Chiara, certo. Mi scrivi l'IP pubblico del vostro ufficio e se "
+                    "servono altre porte (per esempio 80 per il rinnovo dei certificati)?"
+                ),
+            ),
+            Reply(
+                minute=4,
+                author="chiara",
+                body="L'IP è 203.0.113.24. Sì, anche la 80 aperta a tutti, grazie!",
+            ),
+        ),
+    ),
+    Story(
+        customer="emily",
+        channel=Channel.API,
+        category=Category.BILLING_CREDIT,
+        subject="Service credit for the outage of 18 November",
+        body=(
+            "Our monitoring recorded server mia-ded-2231 unreachable from 02:14 to 04:51 UTC on "
+            "18 November (2 h 37 min). Under our SLA we would like to request a service credit "
+            "for that month. Incident timeline attached to our status page."
+        ),
+        opened_minutes_ago=170,
+        steps=(
+            Assign(minute=5, agent="tom"),
+            Reply(
+                minute=8,
+                author="tom",
+                body=(
+                    "Hi Emily, I can confirm the outage: a power feed failure in the Miami data "
+                    "center affected your rack. A credit needs the approval of our management; "
+                    "I have asked for it and will let you know the decision."
+                ),
+            ),
+        ),
+    ),
+    Story(
+        customer="sophie",
+        channel=Channel.EMAIL,
+        category=Category.DATACENTER,
+        subject="Failing disk on our dedicated server in Amsterdam",
+        body=(
+            "Hi,\nSMART reports 312 reallocated sectors on /dev/sdb of ams-ded-1187 and the "
+            "RAID 1 array is degraded. Could you replace the disk? Any time today works for us; "
+            "the server can stay online (hot-swap bays).\nThanks,\nSophie Jansen"
+        ),
+        opened_minutes_ago=47,
+        priority=Priority.HIGH,
+        data_center="ams",
+        steps=(
+            Assign(minute=2, agent="giulia"),
+            Reply(
+                minute=5,
+                author="giulia",
+                body=(
+                    "Hi Sophie, thank you: I have confirmed the errors on sdb. A technician of "
+                    "our Amsterdam data center will swap the disk on site; you will hear from "
+                    "them in this conversation."
+                ),
+            ),
+        ),
+    ),
+    Story(
+        customer="emily",
+        channel=Channel.WEB,
+        category=Category.NETWORK,
+        subject="Packet loss to our servers in Miami",
+        body=(
+            "Since a few minutes ago we see 15-20% packet loss from our offices in Atlanta to "
+            "both our servers in Miami (mia-ded-2231 and mia-ded-2232). mtr shows the loss "
+            "starting at the second hop inside your network."
+        ),
+        opened_minutes_ago=4,
+        priority=Priority.HIGH,
+        data_center="mia",
+    ),
+    Story(
+        customer="mario",
+        channel=Channel.EMAIL,
+        category=Category.ACCESS,
+        subject="Non riesco ad accedere al pannello di controllo",
+        body=(
+            "Buongiorno, da stamattina il pannello mi dice che la password non è corretta, ma "
+            "sono sicuro che sia giusta. Il recupero password non mi manda nessuna email."
+        ),
+        opened_minutes_ago=1,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    customers: int
+    staff: int
+    tickets: int
+
+
+def demo_people() -> dict[str, AbstractBaseUser]:
+    """Every demo person by username, created or updated."""
+    people = {}
+    for customer in CUSTOMERS:
+        people[customer.username] = customer_upsert(
+            username=customer.username,
+            email=f"{customer.username}@{DEMO_EMAIL_DOMAIN}",
+            password=CUSTOMER_PASSWORD,
+            language=customer.language,
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+            company=customer.company,
+            timezone=customer.timezone,
+        )
+    for staff in STAFF:
+        people[staff.username], _created = staff_upsert(
+            username=staff.username,
+            password=MANAGER_PASSWORD if staff.manager else AGENT_PASSWORD,
+            teams=staff.teams,
+            manager=staff.manager,
+            email=f"{staff.username}@{DEMO_EMAIL_DOMAIN}",
+            first_name=staff.first_name,
+            last_name=staff.last_name,
+        )
+    people[ADMIN_USERNAME] = demo_admin_ensure()
+    return people
+
+
+def demo_admin_ensure() -> AbstractBaseUser:
+    """The demo's superuser, unless an account of that name exists (it is left alone).
+
+    Admins are made the Django way (`createsuperuser`): no product service makes them.
+    """
+    admin = User.objects.filter(username=ADMIN_USERNAME).first()
+    if admin is None:
+        admin = User.objects.create_superuser(
+            username=ADMIN_USERNAME,
+            email=f"{ADMIN_USERNAME}@{DEMO_EMAIL_DOMAIN}",
+            password=ADMIN_PASSWORD,
+        )
+    return admin
+
+
+def story_tell(*, story: Story, people: Mapping[str, AbstractBaseUser], now: datetime.datetime):
+    opened = now - datetime.timedelta(minutes=story.opened_minutes_ago)
+    ticket = ticket_open(
+        customer=people[story.customer],
+        subject=story.subject,
+        body=story.body,
+        category=story.category,
+        channel=story.channel,
+        priority=story.priority,
+        data_center=story.data_center,
+        now=opened,
+    )
+    # Acknowledged as the worker would have done then; a ticket opened within that time is
+    # left to the real worker, so a first look shows the acknowledgement arrive.
+    if opened + ACKNOWLEDGED_AFTER <= now:
+        acknowledgement_send(ticket_id=ticket.pk, now=opened + ACKNOWLEDGED_AFTER)
+    for step in story.steps:
+        step.apply(
+            ticket=ticket, people=people, at=opened + datetime.timedelta(minutes=step.minute)
+        )
+    return ticket
+
+
+def demo_seed(*, now: datetime.datetime) -> Seeded | None:
+    """Seed the demo on a database without tickets; with tickets, do nothing (None)."""
+    with transaction.atomic():
+        if Ticket.objects.exists():
+            return None
+        support_structure_setup()
+        people = demo_people()
+        for story in STORIES:
+            story_tell(story=story, people=people, now=now)
+    return Seeded(customers=len(CUSTOMERS), staff=len(STAFF), tickets=len(STORIES))

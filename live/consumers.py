@@ -1,0 +1,393 @@
+"""`/ws/conversations/<ticket id>/`: the live transport of a ticket's thread (API.md, "Live chat").
+
+Thin: it authenticates (live.auth), asks `access_ticket`, replays from the database, relays
+group events and hands every write to a service. Messages are stored by `ticket_reply`, the
+same use case as every other channel, and reach sockets only through the broadcast that
+follows COMMIT. The broadcast carries the message rendered; each socket sends it only when its
+user may read that kind (internal notes reach staff only).
+"""
+
+import asyncio
+import json
+import logging
+import random
+import time
+import uuid
+from urllib.parse import parse_qs
+
+from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
+
+from accounts.roles import is_staff_role, user_role
+from chat import services
+from core.errors import ServiceError
+from live import frames, presence
+from live.db import database_sync_to_async
+from teams.models import TeamMembership
+from tickets.models import Channel
+from tickets.notifications import conversation_group
+from tickets.selectors import access_ticket, message_kinds_visible_to
+from usecases.tickets import ticket_reply
+
+log = logging.getLogger(__name__)
+
+# Closed by the server: the ticket is unknown or not the user's to see (API.md), or the user
+# already has as many sockets as allowed.
+CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_MANY = 4429
+ID_MAX = 2**63 - 1
+# A frame longer than this cannot hold a valid message, even with every character escaped
+# (\u0001 is six): refused before it is parsed.
+FRAME_ESCAPE_FACTOR = 6
+FRAME_OVERHEAD_CHARS = 1024
+# Frames of its own messages a socket keeps until their broadcast comes back (at most once:
+# one may never come).
+WRITTEN_KEPT = 100
+
+
+def presence_group(team_id: int) -> str:
+    return f"presence.{team_id}"
+
+
+class TokenBucket:
+    """`rate` frames a second on average, bursts of `burst`; per connection, in memory."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def _after(query_string: bytes) -> int | None:
+    """`after=<message id>`; 0 when absent, None when not a message id."""
+    values = parse_qs(query_string.decode("latin1")).get("after")
+    if not values:
+        return 0
+    value = values[-1]
+    if value.isascii() and value.isdigit() and int(value) <= ID_MAX:
+        return int(value)
+    return None
+
+
+@database_sync_to_async
+def _access(user, ticket_id) -> tuple[int, int]:
+    ticket = access_ticket(user, ticket_id)
+    return ticket.pk, ticket.team_id
+
+
+@database_sync_to_async
+def _teams_of(user) -> list[int]:
+    return list(TeamMembership.objects.filter(user=user).values_list("team_id", flat=True))
+
+
+class ConversationConsumer(AsyncJsonWebsocketConsumer):
+    ticket_id: int | None = None
+    registered = False  # counted among the user's sockets in Redis
+    ready = False  # authorised, subscribed and replayed: frames are taken
+    heartbeat: asyncio.Task | None = None
+
+    async def dispatch(self, message):
+        # Channels' dispatch first closes stale connections of its single database thread, a
+        # hop to that thread for every frame in and every event out; this consumer's queries
+        # run on live.db's threads, which close their own.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    # --- Connection ------------------------------------------------------------------------
+
+    async def connect(self):
+        # Accepted first so that a refusal reaches the client as close code 4403, which a
+        # browser can read; a handshake refused before acceptance shows only as 1006.
+        await self.accept()
+        self.user = self.scope.get("user")
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        try:
+            self.ticket_id, self.team_id = await _access(
+                self.user, self.scope["url_route"]["kwargs"]["ticket_id"]
+            )
+        except Http404:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.role = user_role(self.user)
+        self.staff = is_staff_role(self.role)
+        self.kinds = frozenset(message_kinds_visible_to(self.user))
+        self.person = await database_sync_to_async(frames.person)(self.user)
+        open_sockets = await presence.connection_open(self.user.pk, self.channel_name)
+        if open_sockets > settings.CHAT_MAX_CONNECTIONS_PER_USER:
+            await presence.connection_close(self.user.pk, self.channel_name)
+            await self.send_json(
+                frames.error_frame(
+                    "too_many_connections", _("You have too many chat windows open.")
+                )
+            )
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        self.registered = True
+        self.bucket = TokenBucket(settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST)
+        self.typing_at = float("-inf")
+        self.replayed: set[int] = set()
+        self.written: dict[int, dict] = {}  # frames of messages this socket stored, by id
+        self.agents_online_sent: int | None = None
+        # Subscribe before reading the database: a message stored meanwhile is then either in
+        # the replay or in the stream (both, at worst: `replayed` drops the second copy).
+        await self._join(conversation_group(self.ticket_id))
+        await self._join(presence_group(self.team_id))
+        self.agent_teams = await _teams_of(self.user) if self.staff else []
+        if self.agent_teams:
+            await self._presence_announce(
+                await presence.agent_online(self.user.pk, self.channel_name, self.agent_teams)
+            )
+        after = _after(self.scope.get("query_string", b""))
+        if after is None:
+            await self.send_json(
+                frames.error_frame("invalid_after", _("after must be a message id."))
+            )
+            after = 0
+        await self._replay(after)
+        await self._presence_send()
+        self.heartbeat = asyncio.ensure_future(self._beat())
+        self.ready = True
+
+    async def disconnect(self, code):
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+        if not self.registered:
+            return
+        await presence.connection_close(self.user.pk, self.channel_name)
+        if getattr(self, "agent_teams", None):
+            await self._presence_announce(
+                await presence.agent_offline(self.user.pk, self.channel_name, self.agent_teams)
+            )
+
+    async def _join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups.append(group)  # left by the base class on disconnect
+
+    async def _leave(self, group: str) -> None:
+        await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups.remove(group)
+
+    async def _replay(self, after: int) -> None:
+        while True:
+            batch = await database_sync_to_async(frames.replay_batch)(
+                self.user, self.ticket_id, after
+            )
+            for frame in batch:
+                self.replayed.add(frame["message"]["id"])
+                await self.send_json(frame)
+            if len(batch) < frames.REPLAY_BATCH:
+                return
+            after = batch[-1]["message"]["id"]
+
+    async def _beat(self) -> None:
+        """Keep this socket's Redis entries alive and the agents-online count current."""
+        interval = settings.CHAT_PRESENCE_TTL_SECONDS / 3
+        while True:
+            # Sockets opened together would otherwise beat together, all at once, forever.
+            await asyncio.sleep(interval * random.uniform(0.5, 1))
+            try:
+                await presence.connection_open(self.user.pk, self.channel_name)
+                if self.agent_teams:
+                    await self._presence_announce(
+                        await presence.agent_online(
+                            self.user.pk, self.channel_name, self.agent_teams
+                        )
+                    )
+                await self._presence_send()
+            except RedisError:
+                # Presence is a hint; the next beat tries again, the entries last three beats.
+                log.warning("presence beat failed", exc_info=True)
+
+    async def _presence_send(self) -> None:
+        count = await presence.agents_online(self.team_id)
+        if count != self.agents_online_sent:
+            self.agents_online_sent = count
+            await self.send_json(frames.presence_frame(count))
+
+    async def _presence_announce(self, team_ids: list[int]) -> None:
+        """Tell the sockets of these teams how many agents are online now: only where this
+        agent came or went, since every socket of the team hears each announcement."""
+        for team_id in team_ids:
+            count = await presence.agents_online(team_id)
+            await self.channel_layer.group_send(
+                presence_group(team_id),
+                {"type": "chat.presence", "team_id": team_id, "agents_online": count},
+            )
+
+    # --- Client -> server ------------------------------------------------------------------
+
+    @classmethod
+    async def encode_json(cls, content):
+        return json.dumps(content, cls=DjangoJSONEncoder)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if not self.ready:
+            return
+        if text_data is None:
+            return await self._error("bad_frame", _("Frames are JSON text."))
+        limit = settings.CHAT_MAX_MESSAGE_CHARS * FRAME_ESCAPE_FACTOR + FRAME_OVERHEAD_CHARS
+        if len(text_data) > limit:
+            return await self._error("too_large", _("This frame is too large."))
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            return await self._error("bad_frame", _("Frames are JSON objects."))
+        if not isinstance(content, dict):
+            return await self._error("bad_frame", _("Frames are JSON objects."))
+        handler = {
+            "message": self._message,
+            "typing": self._typing,
+            "read": self._read,
+        }.get(content.get("type"))
+        if handler is None:
+            return await self._error("unknown_type", _("Unknown frame type."))
+        # Typing is throttled on its own and costs nothing; everything else draws on the rate.
+        if handler != self._typing and not self.bucket.take():
+            return await self._error("rate_limited", _("Too many messages; slow down."))
+        await handler(content)
+
+    async def _error(self, code: str, detail: str) -> None:
+        await self.send_json(frames.error_frame(code, detail))
+
+    async def _message(self, content: dict) -> None:
+        body, client_id = content.get("body"), content.get("client_id")
+        if not isinstance(body, str) or not body.strip():
+            return await self._error("invalid", _("The message is empty."))
+        if len(body) > settings.CHAT_MAX_MESSAGE_CHARS:
+            return await self._error(
+                "too_large",
+                _("A chat message holds at most %(n)s characters.")
+                % {"n": settings.CHAT_MAX_MESSAGE_CHARS},
+            )
+        try:
+            client_id = str(uuid.UUID(client_id))
+        except (TypeError, ValueError, AttributeError):
+            return await self._error("invalid", _("client_id must be a UUID."))
+        internal = content.get("internal", False)
+        if not isinstance(internal, bool):
+            return await self._error("invalid", _("internal must be true or false."))
+        try:
+            created, frame = await database_sync_to_async(self._store)(body, client_id, internal)
+        except Http404:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        except ServiceError as exc:
+            return await self._error(exc.code, exc.detail)
+        if not created:
+            # A resend: stored once already; the sender still learns which message it is.
+            if frame is not None:
+                await self.send_json(frame)
+            return
+        # This socket's copy of the broadcast then needs no query.
+        self.written[frame["message"]["id"]] = frame
+        if len(self.written) > WRITTEN_KEPT:
+            del self.written[next(iter(self.written))]
+
+    def _store(self, body: str, client_id: str, internal: bool) -> tuple[bool, dict | None]:
+        """Store the message (once per client_id); whether it is new, and its frame."""
+        message, created = ticket_reply(
+            ticket_id=self.ticket_id,
+            author=self.user,
+            body=body,
+            channel=Channel.CHAT,
+            now=timezone.now(),
+            internal=internal,
+            client_id=client_id,
+        )
+        if created:
+            return True, frames.written_frame(message)
+        return False, frames.message_frame_for(self.user, self.ticket_id, message.pk)
+
+    async def _typing(self, content: dict) -> None:
+        now = time.monotonic()
+        if now - self.typing_at < settings.CHAT_TYPING_INTERVAL_SECONDS:
+            return
+        self.typing_at = now
+        await self.channel_layer.group_send(
+            conversation_group(self.ticket_id),
+            {"type": "chat.typing", "user": self.person, "sender": self.channel_name},
+        )
+
+    async def _read(self, content: dict) -> None:
+        message_id = content.get("message")
+        if type(message_id) is not int or not 0 < message_id <= ID_MAX:
+            return await self._error("invalid", _("message must be a message id."))
+        kind = await database_sync_to_async(services.read_mark)(
+            user=self.user, ticket_id=self.ticket_id, message_id=message_id, now=timezone.now()
+        )
+        if kind is None:
+            return await self._error("invalid", _("No such message in this conversation."))
+        await self.channel_layer.group_send(
+            conversation_group(self.ticket_id),
+            {
+                "type": "chat.read",
+                "user": self.person,
+                "message_id": message_id,
+                "kind": kind,
+                "sender": self.channel_name,
+            },
+        )
+
+    # --- Group events -> client ------------------------------------------------------------
+
+    async def conversation_message(self, event):
+        message_id = event["message_id"]
+        if event.get("kind") not in self.kinds or message_id in self.replayed:
+            return
+        frame = self.written.pop(message_id, None)
+        if frame is None and "message" in event:
+            frame = frames.broadcast_frame(event)
+        elif frame is None:  # an event from a server of the previous release carries only the id
+            frame = await database_sync_to_async(frames.message_frame_for)(
+                self.user, self.ticket_id, message_id
+            )
+        if frame is not None:
+            await self.send_json(frame)
+
+    async def conversation_ticket(self, event):
+        try:
+            frame, team_id = await database_sync_to_async(frames.ticket_frame)(
+                self.user, self.ticket_id
+            )
+        except Http404:  # escalated away from this agent's teams, for instance
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self.send_json(frame)
+        if team_id != self.team_id:
+            await self._leave(presence_group(self.team_id))
+            self.team_id = team_id
+            await self._join(presence_group(team_id))
+            await self._presence_send()
+
+    async def chat_typing(self, event):
+        if event["sender"] != self.channel_name:
+            await self.send_json({"type": "typing", "user": event["user"]})
+
+    async def chat_read(self, event):
+        if event["sender"] != self.channel_name and event["kind"] in self.kinds:
+            await self.send_json(
+                {"type": "read", "user": event["user"], "message": event["message_id"]}
+            )
+
+    async def chat_presence(self, event):
+        if event["team_id"] == self.team_id and event["agents_online"] != self.agents_online_sent:
+            self.agents_online_sent = event["agents_online"]
+            await self.send_json(frames.presence_frame(event["agents_online"]))

@@ -1,0 +1,121 @@
+"""What an inbound email's headers say, read once, up front: the sender, the Message-ID, the
+thread it answers, whether a person wrote it at all (RFC 3834), its language."""
+
+import dataclasses
+import email
+import email.policy
+import email.utils
+import re
+from email.message import EmailMessage
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from tickets.models import Message
+
+MESSAGE_ID_RE = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
+# At most this many ids of In-Reply-To/References are looked up: a thread's newest ones.
+REFERENCES_CONSIDERED = 20
+MESSAGE_ID_MAX = Message._meta.get_field("email_message_id").max_length
+
+
+@dataclasses.dataclass(frozen=True)
+class Mail:
+    """What the headers say, read once, up front: a header the library cannot parse makes
+    the whole message malformed rather than failing halfway through filing."""
+
+    msg: EmailMessage
+    display_name: str
+    address: str
+    message_id: str
+    subject: str
+    thread_ids: list[str]
+    automatic: str
+    language: str
+
+
+def mail_parse(raw: bytes) -> Mail:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    display_name, address = _sender(msg)
+    return Mail(
+        msg=msg,
+        display_name=display_name,
+        address=address,
+        message_id=_message_id(msg),
+        subject=clean_line(msg.get("Subject", "")),
+        thread_ids=_referenced_ids(msg),
+        automatic=_automatic(msg, address) if address else "",
+        language=_language_guess(msg),
+    )
+
+
+def _sender(msg: EmailMessage) -> tuple[str, str]:
+    header = msg.get("From")
+    for mailbox in getattr(header, "addresses", ()):
+        address = mailbox.addr_spec
+        try:
+            validate_email(address)
+        except ValidationError:
+            continue
+        return clean_line(mailbox.display_name), address
+    return "", ""
+
+
+def _message_id(msg: EmailMessage) -> str:
+    match = MESSAGE_ID_RE.search(str(msg.get("Message-ID", "")))
+    if match is None or len(match.group()) > MESSAGE_ID_MAX:
+        return ""
+    return match.group()
+
+
+def _address_of(value: str) -> str:
+    return email.utils.parseaddr(value)[1].lower()
+
+
+def _automatic(msg: EmailMessage, address: str) -> str:
+    """Why this is mail no person wrote to us (RFC 3834 and common practice), or ""."""
+    auto_submitted = str(msg.get("Auto-Submitted", "")).split(";")[0].strip().lower()
+    if auto_submitted and auto_submitted != "no":
+        return "auto_reply"
+    if str(msg.get("Precedence", "")).strip().lower() in ("bulk", "junk", "list", "auto_reply"):
+        return "auto_reply"
+    if any(name in msg for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress")):
+        return "auto_reply"
+    if msg.get_content_type() == "multipart/report":
+        return "bounce"
+    if address.partition("@")[0].lower() == "mailer-daemon":
+        return "bounce"
+    return_path = msg.get("Return-Path")
+    if return_path is not None and str(return_path).strip() in ("", "<>"):
+        return "bounce"
+    ours = {settings.SUPPORT_EMAIL.lower(), _address_of(settings.DEFAULT_FROM_EMAIL)}
+    if address.lower() in ours:
+        return "loop"
+    return ""
+
+
+def _language_guess(msg: EmailMessage) -> str:
+    known = {code for code, _name in settings.LANGUAGES}
+    for tag in str(msg.get("Content-Language", "")).split(","):
+        code = tag.strip().split("-")[0].lower()
+        if code in known:
+            return code
+    return settings.LANGUAGE_CODE
+
+
+def text_safe(text: str) -> str:
+    """Text a database accepts: 8-bit bytes of a header the parser kept as surrogates become
+    U+FFFD, and NUL (which PostgreSQL refuses) goes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "")
+
+
+def clean_line(text: str) -> str:
+    return " ".join(text_safe(str(text or "")).split())
+
+
+def _referenced_ids(msg: EmailMessage) -> list[str]:
+    """In-Reply-To first, then References from the newest: the likeliest thread first."""
+    ids = MESSAGE_ID_RE.findall(str(msg.get("In-Reply-To", "")))
+    ids += reversed(MESSAGE_ID_RE.findall(str(msg.get("References", ""))))
+    return list(dict.fromkeys(ids))[:REFERENCES_CONSIDERED]
