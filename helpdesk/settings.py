@@ -292,6 +292,34 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- Doors: how often an address or an account may try (core.throttle) ----------------------
+# "count/window" per kind of caller; "ip" is the client address, "account" the person (or the
+# name or address they give). Counted in Redis, shared by every process.
+DOOR_LIMITS = {
+    "login": {
+        "ip": env.str("RATE_LOGIN_IP", default="30/10m"),
+        "account": env.str("RATE_LOGIN_ACCOUNT", default="10/10m"),
+    },
+    "password_reset": {
+        "ip": env.str("RATE_RESET_IP", default="10/h"),
+        "account": env.str("RATE_RESET_ACCOUNT", default="3/h"),
+    },
+    "signup": {"ip": env.str("RATE_SIGNUP_IP", default="10/h")},
+    "ticket_open": {
+        "ip": env.str("RATE_TICKET_OPEN_IP", default="60/h"),
+        "account": env.str("RATE_TICKET_OPEN_ACCOUNT", default="30/h"),
+    },
+    "reply": {
+        "ip": env.str("RATE_REPLY_IP", default="600/h"),
+        "account": env.str("RATE_REPLY_ACCOUNT", default="300/h"),
+    },
+    "mail_in": {
+        "ip": env.str("RATE_MAIL_IP", default="300/h"),
+        "account": env.str("RATE_MAIL_SENDER", default="60/h"),
+    },
+    "chat_frame": {"account": env.str("RATE_CHAT_ACCOUNT", default="1200/10m")},
+}
+
 # --- Security -------------------------------------------------------------------------------
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG

@@ -25,6 +25,14 @@ def cache_made_private(settings) -> None:
 
 
 @pytest.fixture(autouse=True)
+def private_cache(settings):
+    """Every test counts its own attempts at the doors (core.throttle), keeps its own chat
+    presence and dashboard marks: all of them live in the real Redis cache, and every test
+    client comes from 127.0.0.1 with user ids a rolled-back test may reuse."""
+    cache_made_private(settings)
+
+
+@pytest.fixture(autouse=True)
 def attachments_dir(settings, tmp_path):
     """Each test stores its files in its own directory, outside every web root."""
     location = tmp_path / "attachments"

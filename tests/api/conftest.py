@@ -4,15 +4,7 @@ import pytest
 
 from sla.models import Clock
 from tests import factories
-from tests.fixtures import cache_made_private
 from tickets.models import Assignment, Attachment, Event, Message, OutboundEmail, Ticket
-
-
-@pytest.fixture(autouse=True)
-def private_throttles(settings):
-    """Throttle counters live in the real Redis cache; a key prefix per test keeps one test's
-    requests from counting against the next (all of them come from 127.0.0.1)."""
-    cache_made_private(settings)
 
 
 @pytest.fixture

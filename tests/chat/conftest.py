@@ -15,7 +15,6 @@ from rest_framework.authtoken.models import Token
 from helpdesk.asgi import application
 from live import db as chat_db
 from tests import factories
-from tests.fixtures import cache_made_private
 from tickets.models import Channel
 
 TIMEOUT = 5
@@ -33,12 +32,6 @@ def chat_database_threads_closed():
     each test, so that the test database can be dropped."""
     yield
     chat_db.connections_close()
-
-
-@pytest.fixture(autouse=True)
-def private_throttles(settings):
-    """Throttle counters live in the real Redis cache: a key prefix per test."""
-    cache_made_private(settings)
 
 
 @pytest.fixture

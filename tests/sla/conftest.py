@@ -9,7 +9,6 @@ import time_machine
 
 from sla.services import sweep as sla_sweep
 from tests import factories
-from tests.fixtures import cache_made_private
 
 # A Monday morning: every team of the default structure is at work.
 T0 = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
@@ -27,13 +26,6 @@ def people(structure):
         ),
         "admin": factories.make_agent(username="root", superuser=True),
     }
-
-
-@pytest.fixture
-def private_cache(settings):
-    """The dashboard keeps each manager's "seen" mark in the real Redis cache; a key prefix
-    per test keeps one test's marks (and reused user ids) from leaking into the next."""
-    cache_made_private(settings)
 
 
 def open_tickets(count: int, *, at: datetime.datetime, **fields) -> list:
