@@ -3,7 +3,9 @@
 Decided here once; every page, endpoint, socket and use case asks these functions.
 """
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 
 from core.errors import NotAllowed
@@ -19,7 +21,8 @@ class Role:
 
 
 def user_role(user: AbstractBaseUser | AnonymousUser) -> str | None:
-    if not user.is_authenticated:
+    """The user's role, None for anonymous and deactivated users: they have no access at all."""
+    if not user.is_authenticated or not user.is_active:
         return None
     if user.is_superuser:
         return Role.ADMIN
@@ -48,3 +51,18 @@ def staff_required(user: AbstractBaseUser | AnonymousUser) -> str:
     if not is_staff_role(role):
         raise NotAllowed(_("Only support staff can do this."))
     return role
+
+
+def user_current(user_id: int) -> AbstractBaseUser | None:
+    """The user as the database has them now, their role resolved, in one query; None once
+    deactivated or deleted. For connections that outlive a request (a socket), which must not
+    act on what the user was when they connected."""
+    User = get_user_model()
+    in_managers = User.groups.through.objects.filter(
+        user_id=OuterRef("pk"), group__name=MANAGERS_GROUP
+    )
+    user = User.objects.filter(pk=user_id, is_active=True).annotate(manager=Exists(in_managers))
+    user = user.first()
+    if user is not None and user.is_staff and not user.is_superuser:
+        user._helpdesk_role = Role.MANAGER if user.manager else Role.AGENT
+    return user

@@ -13,3 +13,10 @@ class RowIdConverter(IntConverter):
 
 # `<row_id:...>` in every URL conf that imports this module.
 register_converter(RowIdConverter, "row_id")
+
+
+def message_id_param(value: str | None) -> int | None:
+    """A message id from a query string (`?before=`), None when it is not one."""
+    if value and value.isascii() and value.isdigit() and len(value) <= 18 and int(value) > 0:
+        return int(value)
+    return None

@@ -7,6 +7,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import MultipleFileField
 from sla.models import Clock
 from teams.models import Team
 
@@ -58,21 +59,6 @@ class DashboardFilterForm(forms.Form):
             "metric": data.get("metric") or None,
             "page": data.get("page") or 1,
         }
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    widget = MultipleFileInput
-
-    def clean(self, data, initial=None):
-        files = data if isinstance(data, list | tuple) else [data] if data else []
-        cleaned = []
-        for item in files:
-            cleaned.append(super().clean(item, initial))
-        return cleaned
 
 
 class ReplyForm(forms.Form):

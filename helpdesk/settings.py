@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "escalation",
     "portal",
     "desk",
+    "live",
     "mailin",
     "helpdesk",
 ]
@@ -351,6 +352,10 @@ CHAT_TYPING_INTERVAL_SECONDS = env.float("CHAT_TYPING_INTERVAL_SECONDS", default
 # so a killed web process stops counting within this many seconds.
 CHAT_PRESENCE_TTL_SECONDS = env.int("CHAT_PRESENCE_TTL_SECONDS", default=60)
 CHAT_REDIS_PREFIX = env.str("CHAT_REDIS_PREFIX", default="chat")
+# A socket checks its person's access again this often, besides on every frame it receives and
+# whenever the person or their teams are saved (live.revocation): the safety net for a lost
+# event, spread over the sockets.
+CHAT_ACCESS_RECHECK_SECONDS = env.int("CHAT_ACCESS_RECHECK_SECONDS", default=30)
 
 LOGGING = {
     "version": 1,

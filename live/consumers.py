@@ -24,11 +24,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from accounts.roles import is_staff_role, user_role
+from accounts.roles import is_staff_role, user_current, user_role
 from chat import services
 from core.errors import ServiceError
 from live import frames, presence
 from live.db import database_sync_to_async
+from live.revocation import person_group
 from teams.models import TeamMembership
 from tickets.models import Channel
 from tickets.notifications import conversation_group
@@ -90,6 +91,19 @@ def _access(user, ticket_id) -> tuple[int, int]:
 
 
 @database_sync_to_async
+def _access_now(user_id: int, ticket_id: int):
+    """The person as they are now and the ticket's team, when they may still see it; None
+    once deactivated, demoted or moved away from it."""
+    user = user_current(user_id)
+    if user is None:
+        return None
+    try:
+        return user, access_ticket(user, ticket_id).team_id
+    except Http404:
+        return None
+
+
+@database_sync_to_async
 def _teams_of(user) -> list[int]:
     return list(TeamMembership.objects.filter(user=user).values_list("team_id", flat=True))
 
@@ -126,9 +140,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         except Http404:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.role = user_role(self.user)
-        self.staff = is_staff_role(self.role)
-        self.kinds = frozenset(message_kinds_visible_to(self.user))
+        self._role_take(self.user)
         self.person = await database_sync_to_async(frames.person)(self.user)
         open_sockets = await presence.connection_open(self.user.pk, self.channel_name)
         if open_sockets > settings.CHAT_MAX_CONNECTIONS_PER_USER:
@@ -150,6 +162,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         # the replay or in the stream (both, at worst: `replayed` drops the second copy).
         await self._join(conversation_group(self.ticket_id))
         await self._join(presence_group(self.team_id))
+        # Told when this person is deactivated, demoted or moved between teams.
+        await self._join(person_group(self.user.pk))
+        self.access_checked_at = time.monotonic()
         self.agent_teams = await _teams_of(self.user) if self.staff else []
         if self.agent_teams:
             await self._presence_announce(
@@ -177,6 +192,23 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
                 await presence.agent_offline(self.user.pk, self.channel_name, self.agent_teams)
             )
 
+    def _role_take(self, user) -> None:
+        self.user = user
+        self.role = user_role(user)
+        self.staff = is_staff_role(self.role)
+        self.kinds = frozenset(message_kinds_visible_to(user))
+
+    async def _still_allowed(self) -> bool:
+        """Check the person's access to the ticket as it is now; close the socket (4403) when
+        it is gone. What they may read (internal notes) follows a change of role."""
+        self.access_checked_at = time.monotonic()
+        found = await _access_now(self.user.pk, self.ticket_id)
+        if found is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return False
+        self._role_take(found[0])
+        return True
+
     async def _join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
         self.groups.append(group)  # left by the base class on disconnect
@@ -186,16 +218,16 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.groups.remove(group)
 
     async def _replay(self, after: int) -> None:
-        while True:
-            batch = await database_sync_to_async(frames.replay_batch)(
-                self.user, self.ticket_id, after
-            )
-            for frame in batch:
-                self.replayed.add(frame["message"]["id"])
-                await self.send_json(frame)
-            if len(batch) < frames.REPLAY_BATCH:
-                return
-            after = batch[-1]["message"]["id"]
+        """What came after `after`, the newest page of it: a long thread, or a socket that was
+        away for long, is not sent whole; what is older is announced and sent on demand."""
+        page, older = await database_sync_to_async(frames.replay_page)(
+            self.user, self.ticket_id, after=after
+        )
+        for frame in page:
+            self.replayed.add(frame["message"]["id"])
+            await self.send_json(frame)
+        if older is not None:
+            await self.send_json(frames.older_frame(older, after))
 
     async def _beat(self) -> None:
         """Keep this socket's Redis entries alive and the agents-online count current."""
@@ -212,6 +244,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
                         )
                     )
                 await self._presence_send()
+                since_checked = time.monotonic() - self.access_checked_at
+                recheck = since_checked >= settings.CHAT_ACCESS_RECHECK_SECONDS
+                if recheck and not await self._still_allowed():
+                    return
             except RedisError:
                 # Presence is a hint; the next beat tries again, the entries last three beats.
                 log.warning("presence beat failed", exc_info=True)
@@ -256,6 +292,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             "message": self._message,
             "typing": self._typing,
             "read": self._read,
+            "history": self._history,
         }.get(content.get("type"))
         if handler is None:
             return await self._error("unknown_type", _("Unknown frame type."))
@@ -263,6 +300,11 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         if handler != self._typing and not self.bucket.take():
             return await self._error("rate_limited", _("Too many messages; slow down."))
         await handler(content)
+
+    async def access_changed(self, event):
+        """The person or their teams were saved (live.revocation): check access again."""
+        if self.ready:
+            await self._still_allowed()
 
     async def _error(self, code: str, detail: str) -> None:
         await self.send_json(frames.error_frame(code, detail))
@@ -302,7 +344,12 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             del self.written[next(iter(self.written))]
 
     def _store(self, body: str, client_id: str, internal: bool) -> tuple[bool, dict | None]:
-        """Store the message (once per client_id); whether it is new, and its frame."""
+        """Store the message (once per client_id) as the person is now; whether it is new, and
+        its frame. Http404 when they may no longer write here (deactivated, moved away)."""
+        user = user_current(self.user.pk)
+        if user is None:
+            raise Http404("No such user.")
+        self._role_take(user)
         message, created = ticket_reply(
             ticket_id=self.ticket_id,
             author=self.user,
@@ -316,11 +363,29 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             return True, frames.written_frame(message)
         return False, frames.message_frame_for(self.user, self.ticket_id, message.pk)
 
+    async def _history(self, content: dict) -> None:
+        """A page of older messages: the newest ones before `before` (and after `after`)."""
+        before, after = content.get("before"), content.get("after", 0)
+        if type(before) is not int or not 0 < before <= ID_MAX:
+            return await self._error("invalid", _("before must be a message id."))
+        if type(after) is not int or not 0 <= after < before:
+            return await self._error(
+                "invalid", _("after must be a message id smaller than before.")
+            )
+        if not await self._still_allowed():
+            return
+        page, older = await database_sync_to_async(frames.replay_page)(
+            self.user, self.ticket_id, after=after, before=before
+        )
+        await self.send_json(frames.history_frame(page, older))
+
     async def _typing(self, content: dict) -> None:
         now = time.monotonic()
         if now - self.typing_at < settings.CHAT_TYPING_INTERVAL_SECONDS:
             return
         self.typing_at = now
+        if not await self._still_allowed():
+            return
         await self.channel_layer.group_send(
             conversation_group(self.ticket_id),
             {"type": "chat.typing", "user": self.person, "sender": self.channel_name},
@@ -330,6 +395,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         message_id = content.get("message")
         if type(message_id) is not int or not 0 < message_id <= ID_MAX:
             return await self._error("invalid", _("message must be a message id."))
+        if not await self._still_allowed():
+            return
         kind = await database_sync_to_async(services.read_mark)(
             user=self.user, ticket_id=self.ticket_id, message_id=message_id, now=timezone.now()
         )

@@ -9,9 +9,7 @@ from accounts.roles import user_role
 from api.shapes import CLOCKS, TicketOut
 from tickets.models import Message, Ticket
 from tickets.rendering import display_name, message_loaded, message_shape, message_written_shape
-from tickets.selectors import access_ticket, thread_visible_to
-
-REPLAY_BATCH = 200
+from tickets.selectors import access_ticket, thread_page, thread_visible_to
 
 
 def message_frame(message: Message) -> dict:
@@ -44,14 +42,28 @@ def written_frame(message: Message) -> dict:
     return shape_frame(message_written_shape(message), message.client_id)
 
 
-def replay_batch(user: AbstractBaseUser, ticket_id: int, after: int) -> list[dict]:
-    """The next messages `user` may read with id > `after`, oldest first, one batch."""
-    messages = (
-        thread_visible_to(user, Ticket(pk=ticket_id))
-        .filter(pk__gt=after)
-        .order_by("id")[:REPLAY_BATCH]
+def replay_page(
+    user: AbstractBaseUser, ticket_id: int, *, after: int = 0, before: int | None = None
+) -> tuple[list[dict], int | None]:
+    """The newest page of messages `user` may read between `after` and `before`, oldest first,
+    and the id before which older ones remain unsent (None when none do)."""
+    page, older = thread_page(
+        thread_visible_to(user, Ticket(pk=ticket_id)), after=after, before=before
     )
-    return [message_frame(message) for message in messages]
+    return [message_frame(message) for message in page], page[0].pk if older else None
+
+
+def older_frame(before: int, after: int) -> dict:
+    """Older messages between `after` and `before` were not sent: ask with a `history` frame."""
+    return {"type": "older", "before": before, "after": after}
+
+
+def history_frame(frames: list[dict], more_before: int | None) -> dict:
+    """A page of older messages, oldest first, and whether there are older still."""
+    frame = {"type": "history", "messages": [f["message"] for f in frames]}
+    if more_before is not None:
+        frame["older"] = more_before
+    return frame
 
 
 def ticket_frame(user: AbstractBaseUser, ticket_id: int) -> tuple[dict, int]:

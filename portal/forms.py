@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import MultipleFileField, MultipleFileInput
 from teams.models import Team
 from tickets.attachments import ALLOWED_EXTENSIONS, MAX_FILES_PER_MESSAGE
 from tickets.models import Category, Priority, Ticket
@@ -76,24 +77,6 @@ def datacenter_sites() -> list[tuple[str, str]]:
     """The sites of the active data-center teams, as (code, label) choices."""
     teams = Team.objects.filter(kind=Team.Kind.DATACENTER, active=True).order_by("site")
     return [(team.site, team.site.upper()) for team in teams]
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    """Several files under one name; each is checked by the service with the whole message."""
-
-    widget = MultipleFileInput
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("required", False)
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        files = data if isinstance(data, list | tuple) else [data]
-        return [super(MultipleFileField, self).clean(item, initial) for item in files if item]
 
 
 class AttachmentsMixin:

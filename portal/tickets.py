@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from accounts.roles import is_staff_role, user_role
 from accounts.selectors import zone_of
 from core.errors import ServiceError
+from core.urls import message_id_param
 from portal.forms import ReplyForm, TicketFilterForm, TicketOpenForm
 from sla.models import Clock
 from sla.policy import Metric
@@ -29,7 +30,12 @@ from sla.services.clocks import clock_due_next
 from tickets import lifecycle
 from tickets.downloads import attachment_response
 from tickets.models import Channel, Message, Status, Ticket
-from tickets.selectors import access_attachment, access_ticket, tickets_visible_to
+from tickets.selectors import (
+    access_attachment,
+    access_ticket,
+    thread_page,
+    tickets_visible_to,
+)
 from usecases import tickets as use_cases
 
 PAGE_SIZE = 20
@@ -160,10 +166,12 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
 def _detail_page(
     request: HttpRequest, ticket: Ticket, *, reply_form: ReplyForm | None = None, status: int = 200
 ) -> HttpResponse:
-    thread = (
+    before = message_id_param(request.GET.get("before"))
+    thread, older = thread_page(
         ticket.messages.filter(kind__in=PORTAL_KINDS)
         .select_related("author")
-        .prefetch_related("attachments")
+        .prefetch_related("attachments"),
+        before=before,
     )
     clocks = list(ticket.clocks.order_by("started_at", "pk"))
     now = timezone.now()
@@ -183,6 +191,9 @@ def _detail_page(
         {
             "ticket": ticket,
             "thread": thread,
+            # Older messages, a page at a time; the live conversation runs on the latest page.
+            "older_before": thread[0].pk if older else None,
+            "paged_back": before is not None,
             "promises": promises,
             "next_promise": _promise(next_clock, now) if next_clock else None,
             "reply_form": reply_form,

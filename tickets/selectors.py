@@ -89,3 +89,24 @@ def thread_visible_to(user, ticket: Ticket) -> QuerySet[Message]:
         .order_by("created_at", "id")
     )
     return messages.filter(kind__in=message_kinds_visible_to(user))
+
+
+# A page of a thread: what a page, a socket's replay or a request for older messages shows at
+# once. A long thread is read newest first, older pages on demand, never whole.
+THREAD_PAGE = 50
+
+
+def thread_page(
+    messages: QuerySet[Message],
+    *,
+    after: int = 0,
+    before: int | None = None,
+    size: int = THREAD_PAGE,
+) -> tuple[list[Message], bool]:
+    """The newest `size` of `messages` with `after` < id < `before`, oldest first, and whether
+    older ones remain in that range. One query (plus the queryset's prefetches)."""
+    messages = messages.filter(pk__gt=after)
+    if before is not None:
+        messages = messages.filter(pk__lt=before)
+    newest_first = list(messages.order_by("-id")[: size + 1])
+    return newest_first[:size][::-1], len(newest_first) > size

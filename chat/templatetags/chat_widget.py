@@ -39,6 +39,7 @@ def _strings() -> dict[str, str]:
         "agent_named": gettext("{name}, INTROSERV support"),
         "customer": gettext("Customer"),
         "unassigned": gettext("Unassigned"),
+        "gap": gettext("Some earlier messages are not shown here. Reload the page to see them."),
     }
     strings.update({f"kind_{value}": str(label) for value, label in Message.Kind.choices})
     strings.update({f"channel_{value}": str(label) for value, label in Channel.choices})

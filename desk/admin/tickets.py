@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ServiceError
+from core.urls import message_id_param
 from desk.admin.common import deadline_badge, is_staff_request
 from desk.admin.filters import AssignedFilter, QueueChangeList, QueueFilter, SlaFilter
 from desk.forms import ReplyForm
@@ -23,7 +24,12 @@ from sla.services.clocks import clock_due_next
 from teams.models import TeamMembership
 from tickets.downloads import attachment_response
 from tickets.models import Channel, Ticket
-from tickets.selectors import access_attachment, access_ticket, tickets_visible_to
+from tickets.selectors import (
+    access_attachment,
+    access_ticket,
+    thread_page,
+    tickets_visible_to,
+)
 from usecases.tickets import ticket_assign, ticket_reply, ticket_resolve
 
 OTHER_TICKETS_LIMIT = 10
@@ -275,8 +281,10 @@ class TicketAdmin(admin.ModelAdmin):
         return self.render_ticket_page(request, ticket, form, can_reply=can_reply)
 
     def render_ticket_page(self, request, ticket, form, *, can_reply):
-        thread = list(
-            ticket.messages.select_related("author").prefetch_related("attachments").all()
+        before = message_id_param(request.GET.get("before"))
+        thread, older = thread_page(
+            ticket.messages.select_related("author").prefetch_related("attachments"),
+            before=before,
         )
         clocks = list(ticket.clocks.select_related("policy").order_by("due_at"))
         others = list(
@@ -295,6 +303,8 @@ class TicketAdmin(admin.ModelAdmin):
             "ticket": ticket,
             "original": ticket,
             "thread": thread,
+            "older_before": thread[0].pk if older else None,
+            "paged_back": before is not None,
             "clocks": clocks,
             "next_clock": clock_due_next(clocks),
             "now": timezone.now(),

@@ -366,6 +366,10 @@
       case "error":
         this.receiveError(frame);
         break;
+      case "older":
+        // Away for long: the newest page came, messages in between did not; the page has them.
+        this.say(this.alertLine, this.strings.gap);
+        break;
       default:
         break;
     }

@@ -249,7 +249,9 @@ def test_the_replay_starts_after_the_given_message(chat_a, customer_a, agent):
     run(scenario)
 
 
-def test_a_long_thread_is_replayed_whole_in_order(chat_a, customer_a):
+def test_a_long_thread_is_replayed_newest_page_first_and_older_pages_on_demand(chat_a, customer_a):
+    """A thread of 120 messages: the newest 50, then each older page when asked, each message
+    once and in order; a long thread is never sent whole."""
     now = timezone.now()
     Message.objects.bulk_create(
         Message(
@@ -260,21 +262,83 @@ def test_a_long_thread_is_replayed_whole_in_order(chat_a, customer_a):
             body=f"m{i}",
             created_at=now,
         )
-        for i in range(450)
+        for i in range(119)
     )
+    every_id = list(chat_a.messages.order_by("id").values_list("id", flat=True))
 
     async def scenario():
         socket = await joined(chat_a.pk, customer_a)
         frames = await until_presence(socket)
-        ids = [f["message"]["id"] for f in frames[:-1]]
-        assert len(ids) == 451
-        assert ids == sorted(ids)
+        newest = [f["message"]["id"] for f in frames if f["type"] == "message"]
+        assert newest == every_id[-50:]
+        older = next(f for f in frames if f["type"] == "older")
+        assert older == {"type": "older", "before": newest[0], "after": 0}
+        pages = []
+        before = older["before"]
+        while before:
+            await socket.send({"type": "history", "before": before})
+            page = await socket.frame_of("history")
+            pages.insert(0, [m["id"] for m in page["messages"]])
+            before = page.get("older")
+        assert [len(page) for page in pages] == [20, 50]
+        assert pages[0] + pages[1] + newest == every_id
         await socket.close()
 
     run(scenario)
 
 
-def test_a_bad_after_gets_an_error_and_the_whole_thread(chat_a, customer_a):
+def test_a_socket_away_for_long_gets_the_newest_page_and_is_told_of_the_gap(
+    chat_a, customer_a, agent
+):
+    first = chat_a.messages.get()
+    for n in range(60):
+        ticket_reply(
+            ticket_id=chat_a.pk,
+            author=agent,
+            body=f"update {n}",
+            channel=Channel.CHAT,
+            now=timezone.now(),
+        )
+
+    async def scenario():
+        socket = await joined(chat_a.pk, customer_a, after=first.pk)
+        frames = await until_presence(socket)
+        bodies = [f["message"]["body"] for f in frames if f["type"] == "message"]
+        assert bodies == [f"update {n}" for n in range(10, 60)]
+        older = next(f for f in frames if f["type"] == "older")
+        assert older["after"] == first.pk
+        await socket.send({"type": "history", "before": older["before"], "after": first.pk})
+        page = await socket.frame_of("history")
+        assert [m["body"] for m in page["messages"]] == [f"update {n}" for n in range(10)]
+        assert "older" not in page
+        await socket.close()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "history"},
+        {"type": "history", "before": "12"},
+        {"type": "history", "before": 0},
+        {"type": "history", "before": 5, "after": 5},
+        {"type": "history", "before": 2**63},
+    ],
+)
+def test_a_bad_history_frame_gets_an_error(chat_a, customer_a, frame):
+    async def scenario():
+        socket = await joined(chat_a.pk, customer_a)
+        await until_presence(socket)
+        await socket.send(frame)
+        error = await socket.frame_of("error")
+        assert error["code"] == "invalid"
+        await socket.close()
+
+    run(scenario)
+
+
+def test_a_bad_after_gets_an_error_and_the_newest_page(chat_a, customer_a):
     async def scenario():
         socket, _accepted = await open_socket(
             chat_a.pk, token=await db(token_of)(customer_a), after="-1"

@@ -295,3 +295,24 @@ def test_ticket_page_queries_do_not_grow_with_messages(client, clock, agent, cus
 
     assert small.messages.count() == 10 and large.messages.count() == 100
     assert _queries(client, change_url(small)) == _queries(client, change_url(large))
+
+
+def test_a_long_thread_shows_its_newest_page_and_older_pages_on_demand(client, agent, customer):
+    ticket = make_ticket(customer=customer)
+    for index in range(59):
+        ticket_reply(
+            ticket_id=ticket.pk,
+            author=agent,
+            body=f"step {index}",
+            channel=Channel.WEB,
+            now=T0 + datetime.timedelta(seconds=index),
+            internal=index % 2 == 0,
+        )
+    ids = list(ticket.messages.order_by("id").values_list("id", flat=True))
+    login(client, agent)
+
+    latest = client.get(change_url(ticket)).content.decode()
+    assert [int(i) for i in re.findall(r'id="message-(\d+)"', latest)] == ids[-50:]
+    older = client.get(change_url(ticket), {"before": ids[-50]}).content.decode()
+    assert [int(i) for i in re.findall(r'id="message-(\d+)"', older)] == ids[:10]
+    assert "Back to the latest messages" in older

@@ -258,3 +258,31 @@ def test_the_page_costs_the_same_queries_for_a_short_or_long_thread(
         response = client_a.get(detail_url(ticket))
 
     assert response.content.decode().count('class="post post-agent"') == replies
+
+
+def test_a_long_thread_shows_its_newest_page_and_older_pages_on_demand(client_a, ticket, agent):
+    for n in range(1, 60):
+        reply(ticket, agent, f"Step {n}")
+    ids = list(ticket.messages.order_by("id").values_list("id", flat=True))
+
+    latest = client_a.get(detail_url(ticket))
+    shown = [int(i) for i in re.findall(r'<article id="message-(\d+)"', latest.content.decode())]
+    assert shown == ids[-50:]
+    assert f"?before={ids[-50]}" in latest.content.decode()
+    assert "data-chat-socket" in latest.content.decode()
+
+    older = client_a.get(detail_url(ticket), {"before": ids[-50]})
+    page = older.content.decode()
+    assert [int(i) for i in re.findall(r'<article id="message-(\d+)"', page)] == ids[:10]
+    assert "Show older messages" not in page
+    assert "Back to the latest messages" in page
+    # An older page is read, not followed live.
+    assert "data-chat-socket" not in page
+
+
+@pytest.mark.parametrize("before", ["x", "-1", "0", "9" * 30])
+def test_a_bad_page_position_shows_the_latest_page(client_a, ticket, before):
+    response = client_a.get(detail_url(ticket), {"before": before})
+
+    assert response.status_code == 200
+    assert "Back to the latest messages" not in response.content.decode()
