@@ -17,6 +17,7 @@ minutes"), and one `GET` and one `INCR` per kind keep it cheap.
 import dataclasses
 import functools
 import hashlib
+import logging
 import math
 import re
 import time
@@ -30,6 +31,7 @@ from django.utils.translation import ngettext
 RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd]?)\s*$")
 # Keys outlive their window a little: a clock a few seconds ahead still finds them.
 WINDOW_KEPT_SECONDS = 60
+log = logging.getLogger(__name__)
 UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -89,6 +91,16 @@ def door_knock(door: str, idents: dict[str, str | None], *, now: float | None = 
     """Count one attempt at `door` by each of `idents`; Refused when any of them is over its
     limit. Kinds without a rate, and empty idents, are not counted."""
     now = time.time() if now is None else now
+    try:
+        waits = _waits(door, idents, now)
+    except Exception:  # Redis down: doors open rather than every page failing with it
+        log.warning("door %s not counted: the cache is unavailable", door, exc_info=True)
+        return
+    if waits:
+        raise Refused(door, max(waits))
+
+
+def _waits(door: str, idents: dict[str, str | None], now: float) -> list[int]:
     waits = []
     for kind, rate in door_rates(door).items():
         ident = idents.get(kind)
@@ -109,8 +121,7 @@ def door_knock(door: str, idents: dict[str, str | None], *, now: float | None = 
             continue
         if count > rate.count:
             waits.append(max(1, math.ceil(ends - now)))
-    if waits:
-        raise Refused(door, max(waits))
+    return waits
 
 
 def _window_start(count_key: str, end_key: str, rate: Rate, now: float) -> None:

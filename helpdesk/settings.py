@@ -180,6 +180,7 @@ CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_SWEEP_QUEUE
 CELERY_TASK_ROUTES = {
     "sla.sweep": {"queue": CELERY_SWEEP_QUEUE},
     "chat.fallback_sweep": {"queue": CELERY_SWEEP_QUEUE},
+    "escalation.overflow_measure": {"queue": CELERY_SWEEP_QUEUE},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The SLA sweep: breaches known within seconds (peers sweep every 5 minutes or every hour).
@@ -203,6 +204,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "chat.fallback_sweep",
         "schedule": float(CHAT_SWEEP_SECONDS),
         "options": {"expires": float(CHAT_SWEEP_SECONDS)},
+    },
+    "overflow-measure": {
+        "task": "escalation.overflow_measure",
+        "schedule": float(SLA_SWEEP_SECONDS),
+        "options": {"expires": float(SLA_SWEEP_SECONDS)},
     },
 }
 
@@ -292,6 +298,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# The currency of amounts asked of management (a credit) when the request names none.
+APPROVAL_CURRENCY = env.str("APPROVAL_CURRENCY", default="EUR")
 
 # --- Doors: how often an address or an account may try (core.throttle) ----------------------
 # "count/window" per kind of caller; "ip" is the client address, "account" the person (or the

@@ -3,9 +3,12 @@ team's rows into the pure `teams.calendar` value every deadline is computed on."
 
 import datetime
 import functools
+from itertools import groupby
 
 import holidays
 from django.db.models import QuerySet
+from django.utils.dates import WEEKDAYS_ABBR
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from teams.calendar import BusinessCalendar
@@ -76,3 +79,44 @@ def team_calendar(team: Team, *, years: range = HOLIDAY_YEARS) -> BusinessCalend
     return _calendar(
         team.timezone, hours, closed, team.holiday_country, team.holiday_subdivision, years
     )
+
+
+FULL_DAY = ((0, 1440),)
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def hours_summary(ranges_by_weekday: dict[int, tuple[tuple[int, int], ...]], zone: str) -> str:
+    """ "Mon-Fri, 09:00-18:00 CET" from a team's hours; "24/7" when it never closes."""
+    if all(ranges_by_weekday.get(day) == FULL_DAY for day in range(7)):
+        return "24/7"
+    parts = []
+    # Consecutive weekdays with the same ranges read as one span: Mon-Fri.
+    for ranges, days in groupby(range(7), key=lambda day: ranges_by_weekday.get(day, ())):
+        days = list(days)
+        if not ranges:
+            continue
+        first, last = capfirst(WEEKDAYS_ABBR[days[0]]), capfirst(WEEKDAYS_ABBR[days[-1]])
+        span = first if len(days) == 1 else f"{first}-{last}"
+        times = ", ".join(f"{_hhmm(start)}-{_hhmm(end)}" for start, end in ranges)
+        parts.append(f"{span}, {times}")
+    if not parts:
+        return _("No regular hours")
+    return f"{'; '.join(parts)} {zone}"
+
+
+def team_hours_text(team: Team) -> str:
+    """The team's working hours in words ("Mon-Fri, 08:00-22:00 CET"); reads
+    `team.working_hours.all()`, free when prefetched."""
+    ranges: dict[int, tuple[tuple[int, int], ...]] = {}
+    for row in team.working_hours.all():
+        ranges[row.weekday] = (*ranges.get(row.weekday, ()), (row.start_minute, row.end_minute))
+    return hours_summary(ranges, team.timezone)
+
+
+def team_public_name(team: Team) -> str:
+    """How customers meet a team: what it does, in their language, and its site."""
+    name = str(team.get_kind_display())
+    return f"{name} ({team.site.upper()})" if team.site else name

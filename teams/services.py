@@ -41,10 +41,12 @@ class TeamDefault:
     timezone: str
     hours: tuple[tuple[int, int, int], ...]
     site: str = ""
+    holiday_country: str = ""
 
 
-# The data-center sites of API.md and their zones; each gets a `datacenter-<site>` team.
-DEFAULT_SITES = {"ams": "Europe/Amsterdam", "mia": "America/New_York"}
+# The data-center sites of API.md with their zones and the country whose public holidays close
+# them; each gets a `datacenter-<site>` team.
+DEFAULT_SITES = {"ams": ("Europe/Amsterdam", "NL"), "mia": ("America/New_York", "US")}
 
 # API.md, "Default support structure", from the guide's table. Hours are local wall clock.
 DEFAULT_TEAMS = (
@@ -59,8 +61,9 @@ DEFAULT_TEAMS = (
             zone,
             _weekdays("08:00", "17:00"),
             site=site,
+            holiday_country=country,
         )
-        for site, zone in DEFAULT_SITES.items()
+        for site, (zone, country) in DEFAULT_SITES.items()
     ),
     TeamDefault(
         "sysadmin",
@@ -151,6 +154,7 @@ def support_structure_setup(*, defaults: Iterable[TeamDefault] = DEFAULT_TEAMS) 
                     "kind": default.kind,
                     "timezone": default.timezone,
                     "site": default.site,
+                    "holiday_country": default.holiday_country,
                 },
             )
             changed = []

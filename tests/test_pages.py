@@ -11,8 +11,8 @@ from django.test import Client
 
 from accounts import services as account_services
 from accounts.models import CustomerProfile
-from portal.home import hours_summary
 from teams.models import Team, WorkingHours
+from teams.selectors import hours_summary
 
 User = get_user_model()
 PASSWORD = "a-long-Secret-4-tests"

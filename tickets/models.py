@@ -299,6 +299,25 @@ class Assignment(models.Model):
         return f"{self.ticket_id} -> {self.agent_id}"
 
 
+class TeamAccess(models.Model):
+    """A team that may see a ticket it does not own: one asked for help on it (a consultation)
+    keeps seeing it, as an agent keeps seeing a ticket once assigned to them."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="team_accesses")
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="+")
+    since = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("team access")
+        verbose_name_plural = _("team accesses")
+        constraints = [
+            models.UniqueConstraint(fields=["team", "ticket"], name="teamaccess_unique_team")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} seen by {self.team_id}"
+
+
 class OutboundEmail(models.Model):
     """The outbox: an email written in the same transaction as the change that causes it.
 

@@ -7,7 +7,7 @@ from django.http import Http404
 
 from accounts.roles import MANAGERS_GROUP, Role, is_staff_role, oversees_everything, user_role
 from teams.models import TeamMembership
-from tickets.models import Assignment, Attachment, Message, Ticket
+from tickets.models import Assignment, Attachment, Message, TeamAccess, Ticket
 
 User = get_user_model()
 
@@ -23,8 +23,12 @@ def tickets_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Ticke
         # planner can walk an ordered index and stop at a page (bench/lists.py).
         my_teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
         worked_on = Assignment.objects.filter(agent_id=user.pk).values("ticket_id")
+        consulted = TeamAccess.objects.filter(team_id__in=my_teams).values("ticket_id")
         return tickets.filter(
-            Q(team_id__in=my_teams) | Q(assignee_id=user.pk) | Q(pk__in=worked_on)
+            Q(team_id__in=my_teams)
+            | Q(assignee_id=user.pk)
+            | Q(pk__in=worked_on)
+            | Q(pk__in=consulted)
         )
     if role == Role.CUSTOMER:
         return tickets.filter(customer_id=user.pk)
@@ -34,12 +38,25 @@ def tickets_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Ticke
 def access_ticket(
     user: AbstractBaseUser | AnonymousUser, ticket_id: int, *, lock: bool = False
 ) -> Ticket:
-    """The ticket if `user` may see it, else 404: ids the caller may not see cannot be probed."""
-    tickets = tickets_visible_to(user).select_related("team", "customer", "assignee")
-    if lock:
-        tickets = tickets.select_for_update(of=("self",))
+    """The ticket if `user` may see it, else 404: ids the caller may not see cannot be probed.
+
+    With `lock`, the row is locked first on its own, then read with its team, customer and
+    assignee. Locking the joined query instead would, after waiting for a writer that moved the
+    ticket (another team, another assignee), recheck the new row against the joined rows it had
+    read before the wait (PostgreSQL's EvalPlanQual does not fetch them again): no row, a 404
+    for a ticket the caller may still see.
+    """
     try:
-        return tickets.get(pk=ticket_id)
+        if lock:
+            visible = tickets_visible_to(user).select_for_update(of=("self",))
+            if not list(visible.filter(pk=ticket_id).values_list("pk", flat=True)):
+                raise Ticket.DoesNotExist
+            return Ticket.objects.select_related("team", "customer", "assignee").get(pk=ticket_id)
+        return (
+            tickets_visible_to(user)
+            .select_related("team", "customer", "assignee")
+            .get(pk=ticket_id)
+        )
     except (Ticket.DoesNotExist, ValueError, TypeError, OverflowError) as exc:
         raise Http404("No such ticket.") from exc
 

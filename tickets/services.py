@@ -29,6 +29,7 @@ from tickets.models import (
     Message,
     ReferenceCounter,
     Status,
+    TeamAccess,
     Ticket,
 )
 
@@ -316,3 +317,52 @@ def assignee_set(
         after={"assignee": assignee.pk},
     )
     return True
+
+
+def ticket_team_set(
+    *, ticket: Ticket, team: Team, actor: AbstractBaseUser | None, now: datetime.datetime
+) -> Team:
+    """The ticket now belongs to `team`; an assignee who is not one of its members lets go (the
+    new team takes it from its queue, the former assignee keeps seeing it). Returns the team it
+    left. Logged and told to its sockets."""
+    before = ticket.team
+    ticket.team = team
+    fields = ["team", "updated_at"]
+    if ticket.assignee_id and not team.memberships.filter(user_id=ticket.assignee_id).exists():
+        ticket.assignee = None
+        fields.append("assignee")
+    ticket.updated_at = now
+    ticket.save(update_fields=fields)
+    event_record(
+        ticket=ticket,
+        action="team_changed",
+        actor=actor,
+        now=now,
+        before={"team": before.slug},
+        after={"team": team.slug, "assignee": ticket.assignee_id},
+    )
+    notifications.broadcast_ticket_on_commit(ticket)
+    return before
+
+
+def ticket_estimate_set(
+    *, ticket: Ticket, seconds: int, actor: AbstractBaseUser, now: datetime.datetime
+) -> None:
+    """A non-standard request's estimate: its resolution target from now on."""
+    before = ticket.estimate_seconds
+    ticket.estimate_seconds = seconds
+    ticket.updated_at = now
+    ticket.save(update_fields=["estimate_seconds", "updated_at"])
+    event_record(
+        ticket=ticket,
+        action="estimated",
+        actor=actor,
+        now=now,
+        before={"estimate_seconds": before},
+        after={"estimate_seconds": seconds},
+    )
+
+
+def team_access_grant(*, ticket: Ticket, team: Team, now: datetime.datetime) -> None:
+    """`team` may see the ticket from now on (a consultation); granting twice is harmless."""
+    TeamAccess.objects.get_or_create(ticket=ticket, team=team, defaults={"since": now})

@@ -26,27 +26,13 @@ from tickets import lifecycle, notifications
 from tickets import services as tickets
 from tickets.models import Message, Priority, Status, Ticket
 from tickets.selectors import access_ticket
+from usecases.escalation import consultations_answered, ticket_route
+from usecases.status import status_change
 
 User = get_user_model()
 
 # The task that acknowledges a new request (sla.tasks), enqueued by name after COMMIT.
 ACKNOWLEDGEMENT_TASK = "sla.acknowledgement_send"
-
-
-def status_change(
-    ticket: Ticket,
-    status: str,
-    *,
-    actor: AbstractBaseUser | None,
-    now: datetime.datetime,
-    action: str = "status_changed",
-) -> None:
-    """The ticket takes `status` and its clocks follow: paused, resumed, met or restarted."""
-    old = tickets.ticket_status_set(ticket, status, actor=actor, now=now, action=action)
-    if old is not None:
-        clocks.clocks_on_status(
-            ticket=ticket, old_status=old, now=now, reopened=tickets.is_reopening(old, status)
-        )
 
 
 def ticket_open(
@@ -66,8 +52,9 @@ def ticket_open(
 ) -> Ticket:
     """Open a ticket, whatever the channel: the one path for web, API, email and chat.
 
-    Ticket, first message, SLA clocks and event in one transaction; on commit the
-    acknowledgement task runs (about a second later).
+    Ticket, first message, SLA clocks and event in one transaction, then the routing rules
+    (`ticket_route`: a rule that routes directly, or the overflow, moves it to the
+    specialists at once); on commit the acknowledgement task runs (about a second later).
     """
     attachments = list(attachments)
     tickets.attachments_check(attachments)
@@ -99,6 +86,9 @@ def ticket_open(
         prefetched._result_cache = clocks.clocks_store(new_clocks)
         prefetched._prefetch_done = True
         ticket._prefetched_objects_cache = {"clocks": prefetched}
+        if ticket_route(ticket=ticket, body=body, now=now) is not None:
+            # Moved to the specialists: their clocks changed, the answer reads them again.
+            del ticket._prefetched_objects_cache
         enqueue_on_commit(ACKNOWLEDGEMENT_TASK, ticket.pk)
     return ticket
 
@@ -165,6 +155,8 @@ def ticket_reply(
             clocks.clocks_on_public_reply(ticket=ticket, now=now)
             if not unread_email_schedule(ticket=ticket, now=now):
                 notifications.email_queue(ticket=ticket, message=message, purpose="reply", now=now)
+        elif kind == Message.Kind.INTERNAL:
+            consultations_answered(ticket=ticket, note=message, now=now)
         notifications.broadcast_message_on_commit(message, with_attachments=bool(stored))
     return message, True
 

@@ -204,13 +204,14 @@ def _pause(clock: Clock, *, now: datetime.datetime) -> None:
 
 
 def _resume(clock: Clock, *, now: datetime.datetime) -> None:
+    """The wait is left out: the clock has the time it had left when it paused. One already
+    late stays as late as it was (counted on the wall clock: its breach is on record)."""
     clock.paused_seconds += int((now - clock.paused_at).total_seconds())
-    clock.due_at = _due(
-        start=now,
-        duration=datetime.timedelta(seconds=max(clock.remaining_seconds, 0)),
-        team=clock.team,
-        business=clock.business,
-    )
+    remaining = datetime.timedelta(seconds=clock.remaining_seconds)
+    if remaining < datetime.timedelta(0):
+        clock.due_at = now + remaining
+    else:
+        clock.due_at = _due(start=now, duration=remaining, team=clock.team, business=clock.business)
     clock.paused_at = None
     clock.remaining_seconds = None
 
@@ -273,6 +274,26 @@ def _clocks_restart(*, ticket: Ticket, now: datetime.datetime, metrics) -> None:
             for m in metrics
         ]
     )
+
+
+def clocks_estimate(*, ticket: Ticket, now: datetime.datetime) -> Clock:
+    """A non-standard request got its estimate (`ticket.estimate_seconds`): the resolution
+    promise starts again from now with the estimate as its target, in the owning team's
+    working time. Paused like the others while the ticket waits."""
+    version = policy_current(now=now)
+    _running(ticket).filter(metric=Metric.RESOLUTION).update(cancelled_at=now)
+    clock = _clock_new(
+        ticket=ticket,
+        metric=Metric.RESOLUTION,
+        seconds=_targets(ticket, version.targets)[Metric.RESOLUTION],
+        now=now,
+        version=version,
+    )
+    if ticket.status in PAUSED_STATUSES:
+        _pause(clock, now=now)
+    clock.save()
+    next_due_refresh(ticket=ticket)
+    return clock
 
 
 def clocks_move_team(*, ticket: Ticket, team: Team, now: datetime.datetime) -> None:

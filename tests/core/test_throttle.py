@@ -69,3 +69,14 @@ def test_doors_and_kinds_without_limits_count_nothing():
     for n in range(50):
         door_knock("unknown_door", {"ip": "203.0.113.7"}, now=T0 + n)
         door_knock("login", {"ip": "", "account": None, "other": "x"}, now=T0 + n)
+
+
+def test_without_redis_the_doors_stay_open(settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    for n in range(10):
+        door_knock("login", {"account": "mario"}, now=T0 + n)

@@ -19,4 +19,5 @@ class Command(BaseCommand):
             if setup.policy_written
             else _("SLA policy already in place (current version %(version)d).")
         ) % {"version": setup.policy.version}
-        self.stdout.write(f"{setup.structure} {policy}")
+        rules = _("%(count)d routing rules of the guide added.") % {"count": setup.rules_created}
+        self.stdout.write(f"{setup.structure} {policy} {rules}")
