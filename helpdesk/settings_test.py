@@ -8,10 +8,12 @@ import os
 
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SECURE_COOKIES", "false")
-# Tests never share a queue or an embedded Redis with a `make run` on the same checkout.
-os.environ.setdefault("CELERY_QUEUE", "helpdesk-test")
+# Tests never share a queue or an embedded Redis with a `make run` on the same checkout, and
+# the processes of a parallel run (pytest-xdist) never share a queue or cache keys.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+os.environ.setdefault("CELERY_QUEUE", f"helpdesk-test{_worker}")
 os.environ.setdefault("HELPDESK_EMBEDDED_REDIS", "redis-test")
-os.environ.setdefault("CACHE_KEY_PREFIX", "helpdesk-test")
+os.environ.setdefault("CACHE_KEY_PREFIX", f"helpdesk-test{_worker}")
 
 from helpdesk.settings import *  # noqa: F403
 
