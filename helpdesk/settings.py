@@ -261,6 +261,9 @@ EMAIL_MAX_BYTES = env.int("EMAIL_MAX_BYTES", default=25 * 1024 * 1024)
 # sender. Empty: no verdict is trusted, replies join a thread only by the signed reply address
 # or by answering an email we sent.
 EMAIL_AUTHSERV_ID = env.str("EMAIL_AUTHSERV_ID", default="")
+# Rotating SECRET_KEY: the old key here (comma-separated) keeps the signed reply addresses of
+# emails already sent (tickets.reply_address) valid, as it keeps Django's own signatures.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
