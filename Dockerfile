@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOST=0.0.0.0 \
-    PORT=8000
+    PORT=8000 \
+    MAIL_HOST=127.0.0.1
 
 WORKDIR /app
 
@@ -28,5 +29,7 @@ RUN SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --
     && chown -R helpdesk:helpdesk var
 
 USER helpdesk
-EXPOSE 8000 2525
+# Only web is for the outside. The mail receiver binds to loopback (MAIL_HOST): a deployment
+# that puts its MTA in another container sets MAIL_HOST on a private network (docker-compose.yml).
+EXPOSE 8000
 CMD ["python", "-m", "helpdesk.run", "web"]

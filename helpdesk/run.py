@@ -37,6 +37,8 @@ LOCAL_DEFAULTS = {
     "SECURE_COOKIES": "false",
     "HOST": "127.0.0.1",
     "PORT": "8000",
+    # The mail receiver is for the local MTA only, whatever HOST serves web on.
+    "MAIL_HOST": "127.0.0.1",
 }
 NAME = "run"
 READY_DEADLINE_SECONDS = 120

@@ -262,6 +262,15 @@ SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@introserv.com")
 # ("reject"); larger messages are refused before they are parsed.
 EMAIL_UNKNOWN_SENDERS = env.str("EMAIL_UNKNOWN_SENDERS", default="create")
 EMAIL_MAX_BYTES = env.int("EMAIL_MAX_BYTES", default=25 * 1024 * 1024)
+# Who proved what (mailin, README "Mail in"): the authserv-id of the MTA in front, which
+# checks SPF, DKIM and DMARC, adds its Authentication-Results and strips any that arrive under
+# its id (RFC 8601). Only its verdicts count: DMARC fail holds the mail, pass authenticates the
+# sender. Empty: no verdict is trusted, replies join a thread only by the signed reply address
+# or by answering an email we sent.
+EMAIL_AUTHSERV_ID = env.str("EMAIL_AUTHSERV_ID", default="")
+# Rotating SECRET_KEY: the old key here (comma-separated) keeps the signed reply addresses of
+# emails already sent (tickets.reply_address) valid, as it keeps Django's own signatures.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

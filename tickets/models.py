@@ -204,6 +204,12 @@ class Message(models.Model):
             models.CheckConstraint(
                 condition=Q(channel__in=Channel.values), name="message_channel_known"
             ),
+            # An email is stored once per thread, however often the MTA delivers it.
+            models.UniqueConstraint(
+                fields=["ticket", "email_message_id"],
+                condition=~Q(email_message_id=""),
+                name="message_unique_email_id_per_ticket",
+            ),
             # System messages speak for the service; every other kind has a person behind it,
             # unless that person's account was deleted later (SET_NULL).
             models.CheckConstraint(
@@ -346,6 +352,8 @@ class OutboundEmail(models.Model):
     rfc_message_id = models.CharField("Message-ID", max_length=255, unique=True)
     in_reply_to = models.CharField(max_length=255, blank=True)
     references = models.TextField(blank=True)
+    # The customer's signed reply address (tickets.reply_address); empty: the support address.
+    reply_to = models.CharField(max_length=254, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField()
@@ -373,3 +381,96 @@ class OutboundEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} to {self.to} ({self.state})"
+
+
+class InboundEmail(models.Model):
+    """Every email that reached filing and what became of it: the inbound log, and the mail
+    held for a manager's review.
+
+    The raw message is kept only while held (a constraint says so): in the row, not in a
+    file, so that holding it, filing it and forgetting it are each one transaction with the
+    state, and nothing is left behind by a crash. Its size is bounded by EMAIL_MAX_BYTES,
+    checked before the message is read, and held mail by the mail_in door's limits.
+
+    A Message-ID is recorded once (when there is one): the insert is the claim of a delivery,
+    so a redelivery racing the first one waits for it and then files nothing.
+    """
+
+    class State(models.TextChoices):
+        FILED = "filed", _("Filed")
+        HELD = "held", _("Held for review")
+        IGNORED = "ignored", _("Ignored")
+        REFUSED = "refused", _("Refused")
+        RELEASED = "released", _("Filed after review")
+        DISCARDED = "discarded", _("Discarded after review")
+
+    class Reason(models.TextChoices):
+        STAFF_SENDER = "staff_sender", _("From a staff address")
+        DMARC_FAIL = "dmarc_fail", _("DMARC failed for the sender's domain")
+        AUTO_REPLY = "auto_reply", _("Automatic reply")
+        BOUNCE = "bounce", _("Bounce")
+        LOOP = "loop", _("Our own email")
+        DUPLICATE = "duplicate", _("Delivered again")
+        TOO_LARGE = "too_large", _("Too large")
+        MALFORMED = "malformed", _("Malformed")
+        UNKNOWN_SENDER = "unknown_sender", _("Unknown sender")
+        DISABLED_SENDER = "disabled_sender", _("Disabled account")
+
+    message_id = models.CharField("Message-ID", max_length=255, blank=True)
+    sender = models.CharField(_("sender"), max_length=320, blank=True)
+    recipients = models.TextField(_("recipients"), blank=True)
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    received_at = models.DateTimeField(_("received"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices)
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices, blank=True)
+    ticket = models.ForeignKey(
+        Ticket,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="inbound_emails",
+        verbose_name=_("ticket"),
+    )
+    raw = models.BinaryField(null=True, editable=False)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reviewed by"),
+    )
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = _("inbound email")
+        verbose_name_plural = _("inbound emails")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message_id"],
+                condition=~Q(message_id=""),
+                name="inbound_unique_message_id",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    state__in=["filed", "held", "ignored", "refused", "released", "discarded"]
+                ),
+                name="inbound_state_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="held", raw__isnull=False)
+                | (~Q(state="held") & Q(raw__isnull=True)),
+                name="inbound_raw_only_while_held",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state__in=["released", "discarded"]) | Q(reviewed_at__isnull=False),
+                name="inbound_reviewed_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "-received_at"], name="inbound_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender or '?'} {self.message_id or '(no Message-ID)'} ({self.state})"

@@ -19,6 +19,7 @@ from accounts.selectors import language_of, zone_of
 from core.effects import broadcast_on_commit, enqueue_on_commit
 from tickets.models import Message, OutboundEmail, Ticket
 from tickets.rendering import message_rendered, message_written_shape
+from tickets.reply_address import reply_address_for
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ def email_queue(
         rfc_message_id=make_msgid(idstring=uuid.uuid4().hex[:12], domain=mail_domain()),
         in_reply_to=last_inbound or root,
         references=references,
+        # Whoever answers this email proves they received it: the reply joins the ticket.
+        reply_to=reply_address_for(ticket_id=ticket.pk, user_id=customer.pk),
         created_at=now,
         next_attempt_at=now,
     )
@@ -171,7 +174,7 @@ def email_deliver(*, outbound_id: int, now: datetime.datetime) -> bool:
             body=email.body_text,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[email.to],
-            reply_to=[settings.SUPPORT_EMAIL],
+            reply_to=[email.reply_to or settings.SUPPORT_EMAIL],
             headers=headers,
             connection=connection,
         )

@@ -10,6 +10,8 @@ from django.conf import settings
 PDF = b"%PDF-1.4\n% a tiny document\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n-a-tiny-image-"
 WHEN = datetime.datetime(2026, 3, 2, 9, 30, tzinfo=datetime.UTC)
+# The authserv-id of the MTA in front, as the tests configure EMAIL_AUTHSERV_ID.
+AUTHSERV_ID = "mx.introserv.com"
 
 
 def message_id() -> str:
@@ -25,12 +27,13 @@ def mail(
     headers: tuple[tuple[str, str], ...] = (),
     attachments: tuple[tuple[str, bytes, str], ...] = (),
     msgid: str | None = None,
+    to: str | None = None,
 ) -> bytes:
     """One RFC 5322 message to the support address, as bytes on the wire."""
     msg = EmailMessage()
     if sender is not None:
         msg["From"] = sender
-    msg["To"] = settings.SUPPORT_EMAIL
+    msg["To"] = to or settings.SUPPORT_EMAIL
     if subject is not None:
         msg["Subject"] = subject
     msg["Date"] = format_datetime(WHEN)
@@ -49,3 +52,12 @@ def mail(
     for name, value in headers:
         msg[name] = value
     return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def dmarc(result: str, domain: str = "example.com", *, authserv_id: str = AUTHSERV_ID):
+    """The header the MTA in front adds once it checked SPF, DKIM and DMARC (RFC 8601)."""
+    return (
+        "Authentication-Results",
+        f"{authserv_id}; spf={result} smtp.mailfrom={domain}; dkim={result} header.d={domain};"
+        f" dmarc={result} (p=reject dis=none) header.from={domain}",
+    )

@@ -3,14 +3,17 @@
 import io
 import subprocess
 import sys
+import uuid
 
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from tests.factories import make_customer, make_ticket
 from tests.mailin.mails import PDF, mail
 from tests.processes import child_env
-from tickets.models import Attachment, OutboundEmail, Ticket
+from tickets.models import Attachment, Channel, OutboundEmail, Ticket
+from tickets.reply_address import reply_address_for
 
 pytestmark = pytest.mark.usefixtures("structure")
 
@@ -22,7 +25,8 @@ def pipe(raw: bytes, **env: str) -> subprocess.CompletedProcess:
         input=raw,
         capture_output=True,
         cwd=settings.BASE_DIR,
-        env=child_env(**env),
+        # A cache prefix of its own: the mail_in door counts this process's mail alone.
+        env=child_env(CACHE_KEY_PREFIX=f"helpdesk-test-{uuid.uuid4().hex}", **env),
         timeout=120,
     )
 
@@ -50,6 +54,57 @@ def test_the_command_refuses_with_exit_code_65(settings):
 
     assert refused.value.returncode == 65
     assert "who@example.net is not a known customer" in str(refused.value)
+
+
+@pytest.mark.django_db
+def test_over_the_mail_in_limit_the_command_exits_75_and_files_nothing(settings):
+    settings.DOOR_LIMITS = {**settings.DOOR_LIMITS, "mail_in": {"account": "1/h"}}
+    call_command("receive_email", stdin=io.BytesIO(mail()), stdout=io.StringIO())
+
+    with pytest.raises(CommandError) as deferred:
+        call_command("receive_email", stdin=io.BytesIO(mail(body="And again.")))
+
+    assert deferred.value.returncode == 75
+    assert "try again" in str(deferred.value)
+    assert Ticket.objects.count() == 1
+
+
+@pytest.fixture
+def mario_ticket():
+    mario = make_customer(username="mario")
+    return make_ticket(customer=mario, channel=Channel.EMAIL)
+
+
+@pytest.mark.django_db
+def test_the_recipient_argument_carries_the_signed_reply_address(mario_ticket):
+    address = reply_address_for(ticket_id=mario_ticket.pk, user_id=mario_ticket.customer_id)
+    out = io.StringIO()
+
+    call_command(
+        "receive_email",
+        "--recipient",
+        address,
+        stdin=io.BytesIO(mail(subject="Re: thanks", body="Still down.")),
+        stdout=out,
+    )
+
+    assert out.getvalue().strip() == f"replied {mario_ticket.reference}"
+    assert mario_ticket.messages.order_by("id").last().body == "Still down."
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("header", ["Delivered-To", "X-Original-To", "Cc"])
+def test_without_the_argument_the_reply_address_is_read_from_the_headers(mario_ticket, header):
+    address = reply_address_for(ticket_id=mario_ticket.pk, user_id=mario_ticket.customer_id)
+    out = io.StringIO()
+
+    call_command(
+        "receive_email",
+        stdin=io.BytesIO(mail(subject="Re: thanks", headers=((header, address),))),
+        stdout=out,
+    )
+
+    assert out.getvalue().strip() == f"replied {mario_ticket.reference}"
 
 
 # --- A real pipe into a new process ----------------------------------------------------------

@@ -21,6 +21,7 @@ from tests.mailin.mails import mail, message_id
 from tests.processes import free_port
 from tickets import notifications, tasks
 from tickets.models import Message, OutboundEmail, Status
+from tickets.reply_address import reply_address_for
 from usecases.tickets import ticket_reply, ticket_resolve
 
 T0 = datetime.datetime(2026, 3, 2, 9, 30, tzinfo=datetime.UTC)
@@ -96,7 +97,7 @@ def test_the_acknowledgement_of_an_emailed_request_threads_on_the_customers_emai
     assert received["References"] == f"<{ticket.reference}@introserv.com> {first}"
     assert received["Subject"] == f"[{ticket.reference}] My server does not boot"
     assert received["From"] == "INTROSERV Support <support@introserv.com>"
-    assert received["Reply-To"] == "support@introserv.com"
+    assert received["Reply-To"] == reply_address_for(ticket_id=ticket.pk, user_id=customer.pk)
     assert received["To"] == customer.email
     assert received["Auto-Submitted"] == "auto-replied"
     assert received["X-Auto-Response-Suppress"] == "OOF, AutoReply"
