@@ -15,7 +15,7 @@ os.environ.setdefault("CELERY_QUEUE", f"helpdesk-test{_worker}")
 os.environ.setdefault("HELPDESK_EMBEDDED_REDIS", "redis-test")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"helpdesk-test{_worker}")
 
-from helpdesk.settings import *  # noqa: F403
+from helpdesk.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
