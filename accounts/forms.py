@@ -1,5 +1,6 @@
 """Input validation of the account pages. Forms only validate; the views call the services."""
 
+import unicodedata
 from urllib.parse import urlsplit
 
 from django import forms
@@ -64,6 +65,10 @@ class SignupForm(SetPasswordMixin, forms.Form):
         return cleaned
 
 
+def _casefolded(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
 class LocalizedPasswordResetForm(PasswordResetForm):
     """Writes the reset email in the account's language and links to SITE_URL.
 
@@ -77,7 +82,13 @@ class LocalizedPasswordResetForm(PasswordResetForm):
         users = User._default_manager.select_related("customer_profile").filter(
             email__iexact=email, is_active=True
         )
-        return (user for user in users if user.has_usable_password() or owns_address(user))
+        return (
+            user
+            for user in users
+            if (user.has_usable_password() or owns_address(user))
+            # Django's guard: the database's case-insensitive match is not Unicode's.
+            and _casefolded(email) == _casefolded(user.email)
+        )
 
     def save(self, **kwargs):
         site = urlsplit(settings.SITE_URL)
