@@ -95,6 +95,7 @@ def customer_register(
     gets IntegrityError from the unique username, as from the address one owner at most may
     have). `password=None` gives an unusable password, which a password reset replaces."""
     with transaction.atomic():
+        _stale_claims_release(email)
         user = User.objects.create_user(username=username, email=email, password=password)
         CustomerProfile.objects.create(
             user=user, language=language, owned_address=address_key(email)
@@ -204,33 +205,39 @@ def signup_confirm(
         profile = CustomerProfile.objects.select_for_update().get(user=user)
         if user.is_active or profile.signup_pending_since is None:
             raise Conflict(_("This link has already been used."), code="link_used")
-        problem = None
-        if address_holder(user.email) is not None:
-            problem = Conflict(_("This address already has an account."), code="address_taken")
-        else:
-            taken = User.objects.filter(username__iexact=username).exclude(pk=user.pk).exists()
-            if not taken:
-                user.username, user.is_active = username, True
-                try:
-                    with transaction.atomic():
-                        user.save(update_fields=["username", "is_active"])
-                except IntegrityError:  # taken between the look and the save
-                    taken = True
-            if taken:
-                problem = Conflict(
-                    _("Someone took this username meanwhile."), code="username_taken"
-                )
+        problem = _signup_activate(user, profile, username=username, now=now)
         if problem is not None:
             _signups_drop([user])
         else:
-            _address_own(profile, address=user.email, proven_at=now)
-            profile.signup_pending_since = None
-            profile.save(update_fields=["signup_pending_since"])
             # The address is owned now: other sign-ups for it can never be confirmed.
             _signups_drop(_pending_signups(address=user.email).exclude(pk=user.pk))
     if problem is not None:
         raise problem
     return user
+
+
+def _signup_activate(
+    user: AbstractBaseUser, profile: CustomerProfile, *, username: str, now: datetime.datetime
+) -> Conflict | None:
+    """Activate a sign-up in a savepoint, or say why it cannot be: the unique username and
+    owned address undo it when another request took either between the look and the write
+    (a racing sign-up, the first email of the address)."""
+    address_taken = Conflict(_("This address already has an account."), code="address_taken")
+    username_taken = Conflict(_("Someone took this username meanwhile."), code="username_taken")
+    if address_holder(user.email) is not None:
+        return address_taken
+    if User.objects.filter(username__iexact=username).exclude(pk=user.pk).exists():
+        return username_taken
+    try:
+        with transaction.atomic():
+            user.username, user.is_active = username, True
+            user.save(update_fields=["username", "is_active"])
+            profile.signup_pending_since = None
+            profile.save(update_fields=["signup_pending_since"])
+            _address_own(profile, address=user.email, proven_at=now)
+    except IntegrityError:
+        return address_taken if address_holder(user.email) is not None else username_taken
+    return None
 
 
 def _pending_signups(*, address: str):
@@ -257,8 +264,18 @@ def _signups_drop(users) -> None:
 def _address_own(
     profile: CustomerProfile, *, address: str, proven_at: datetime.datetime | None
 ) -> None:
+    _stale_claims_release(address)
     profile.owned_address, profile.address_proven_at = address_key(address), proven_at
     profile.save(update_fields=["owned_address", "address_proven_at"])
+
+
+def _stale_claims_release(address: str) -> None:
+    """An account whose address was changed (in the admin) no longer owns the old one, but its
+    row still names it: free it, so that the unique address stops only a real owner."""
+    key = address_key(address)
+    CustomerProfile.objects.filter(owned_address=key).exclude(user__email__iexact=key).update(
+        owned_address=""
+    )
 
 
 def address_prove(*, user: AbstractBaseUser, now: datetime.datetime) -> bool:

@@ -13,6 +13,7 @@ from accounts import selectors
 from accounts.models import CustomerProfile
 from accounts.services import customer_register, customer_upsert
 from mailin import filing
+from tests.accounts.conftest import link_path, signup_data
 from tests.factories import PASSWORD, make_agent
 from tests.mailin.mails import mail
 
@@ -64,6 +65,31 @@ def test_an_operator_moves_an_address_to_the_customer_they_name():
 
     assert selectors.customer_owning_address("info@example.com") == second
     assert CustomerProfile.objects.get(user=first).owned_address == ""
+
+
+def test_an_address_an_account_gave_up_in_the_admin_is_free_for_a_new_owner(
+    client, committed, mailoutbox, structure
+):
+    mario = customer_upsert(username="mario", email="mario@example.com", password=PASSWORD)
+    mario.email = "mario@new.example"
+    mario.save()
+
+    committed(
+        client.post,
+        "/accounts/signup/",
+        signup_data(username="heir", email="mario@example.com"),
+    )
+    path = link_path(mailoutbox[0])
+    assert committed(client.post, path).status_code == 302
+    heir = User.objects.get(username="heir")
+    assert selectors.customer_owning_address("mario@example.com") == heir
+
+    # The same for a first email, when the heir gives the address up in turn.
+    heir.email = "heir@example.com"
+    heir.save()
+    outcome = filing.email_receive(raw=mail(sender="mario@example.com"), now=T0)
+    assert outcome.result == filing.OPENED
+    assert outcome.ticket.customer not in (mario, heir)
 
 
 def test_mail_from_an_unproven_account_makes_the_sender_an_account_of_their_own(structure):
