@@ -281,16 +281,21 @@ def _stale_claims_release(address: str) -> None:
 def address_prove(*, user: AbstractBaseUser, now: datetime.datetime) -> bool:
     """A password was set through a reset link sent to the account's address: the customer
     owns it, proven now. An address already held by another account stays with it (the first
-    owner keeps it; an operator's add_customer moves it). Staff own no address here: their
-    mail is never a customer's. True when the account owns its address afterwards."""
-    if user.is_staff or user.is_superuser:
+    owner keeps it; an operator's add_customer moves it). Staff own no address here (their mail
+    is never a customer's), nor does a disabled account. True when the account owns its address
+    afterwards."""
+    if user.is_staff or user.is_superuser or not user.is_active:
         return False
     with transaction.atomic():
         profile, _created = CustomerProfile.objects.select_for_update().get_or_create(user=user)
         holder = address_holder(user.email)
         if holder is not None and holder.pk != user.pk:
             return False
-        _address_own(profile, address=user.email, proven_at=now)
+        try:
+            with transaction.atomic():
+                _address_own(profile, address=user.email, proven_at=now)
+        except IntegrityError:  # its first email made it an account a moment ago
+            return False
     return True
 
 

@@ -3,15 +3,18 @@ sender of inbound mail; and how the migration gave existing customers their addr
 
 import datetime
 import importlib
+import io
 
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db import IntegrityError
 
 from accounts import selectors
 from accounts.models import CustomerProfile
 from accounts.services import customer_register, customer_upsert
+from helpdesk.demo import demo_people
 from mailin import filing
 from tests.accounts.conftest import link_path, signup_data
 from tests.factories import PASSWORD, make_agent
@@ -31,6 +34,22 @@ def test_an_active_customer_owns_the_address_an_operator_or_their_email_gave():
     assert selectors.customer_owning_address(" anna@example.it") == anna
     assert selectors.customer_owning_address("nobody@example.com") is None
     assert selectors.customer_owning_address("") is None
+
+
+def test_add_customer_and_the_demo_give_their_customers_their_address(structure):
+    call_command(
+        "add_customer",
+        "carla",
+        "--password",
+        PASSWORD,
+        "--email",
+        "Carla@Example.com",
+        stdout=io.StringIO(),
+    )
+    people = demo_people()
+
+    assert selectors.customer_owning_address("carla@example.com").username == "carla"
+    assert selectors.customer_owning_address("mario@example.com") == people["mario"]
 
 
 def test_a_disabled_staff_or_changed_account_owns_nothing():
