@@ -34,7 +34,7 @@ class CustomerProfile(models.Model):
         _("owned address"),
         blank=True,
         default="",
-        help_text=_("The email address this account owns, in lower case; empty until proven."),
+        help_text=_("The email address this account owns, in lower case; empty when it owns none."),
     )
     address_proven_at = models.DateTimeField(
         _("address proven at"),

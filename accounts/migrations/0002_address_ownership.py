@@ -61,7 +61,7 @@ class Migration(migrations.Migration):
             field=models.EmailField(
                 blank=True,
                 default="",
-                help_text="The email address this account owns, in lower case; empty until proven.",
+                help_text="The email address this account owns, in lower case; empty when it owns none.",
                 max_length=254,
                 verbose_name="owned address",
             ),
