@@ -1,5 +1,6 @@
 """Input validation of the account pages. Forms only validate; the views call the services."""
 
+import unicodedata
 from urllib.parse import urlsplit
 
 from django import forms
@@ -8,6 +9,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordMixin, UsernameField
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
+
+from accounts.models import CustomerProfile
+from accounts.selectors import owns_address, timezone_names
 
 User = get_user_model()
 
@@ -36,10 +40,6 @@ class SignupForm(SetPasswordMixin, forms.Form):
     error_messages = {
         **SetPasswordMixin.error_messages,
         "username_taken": _("This username is already taken. Please choose another one."),
-        "email_taken": _(
-            "An account with this email address already exists. "
-            "Log in, or reset your password if you forgot it."
-        ),
     }
 
     def clean_username(self) -> str:
@@ -52,10 +52,9 @@ class SignupForm(SetPasswordMixin, forms.Form):
         return username
 
     def clean_email(self) -> str:
-        email = User._default_manager.normalize_email(self.cleaned_data["email"])
-        if User._default_manager.filter(email__iexact=email).exists():
-            raise forms.ValidationError(self.error_messages["email_taken"], code="email_taken")
-        return email
+        # An address that has an account is no error here: the page would tell anyone who is a
+        # customer. The address itself is told (accounts.services.signup_request).
+        return User._default_manager.normalize_email(self.cleaned_data["email"])
 
     def clean(self):
         cleaned = super().clean()
@@ -66,6 +65,10 @@ class SignupForm(SetPasswordMixin, forms.Form):
         return cleaned
 
 
+def _casefolded(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
 class LocalizedPasswordResetForm(PasswordResetForm):
     """Writes the reset email in the account's language and links to SITE_URL.
 
@@ -73,10 +76,25 @@ class LocalizedPasswordResetForm(PasswordResetForm):
     cannot put a foreign address into a genuine email.
     """
 
+    def get_users(self, email):
+        """Django's choice (active, with a usable password), and active customers who own their
+        address without a password yet: those made from their first email set one this way."""
+        users = User._default_manager.select_related("customer_profile").filter(
+            email__iexact=email, is_active=True
+        )
+        return (
+            user
+            for user in users
+            if (user.has_usable_password() or owns_address(user))
+            # Django's guard: the database's case-insensitive match is not Unicode's.
+            and _casefolded(email) == _casefolded(user.email)
+        )
+
     def save(self, **kwargs):
         site = urlsplit(settings.SITE_URL)
         kwargs["domain_override"] = site.netloc
         kwargs["use_https"] = site.scheme == "https"
+        kwargs["extra_email_context"] = {"support_email": settings.SUPPORT_EMAIL}
         return super().save(**kwargs)
 
     def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
@@ -84,3 +102,58 @@ class LocalizedPasswordResetForm(PasswordResetForm):
         language = profile.language if profile else translation.get_language()
         with translation.override(language):
             super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
+
+
+class PreferencesForm(forms.Form):
+    """What staff set on their profile page: how we write to them, and in which time zone."""
+
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=settings.LANGUAGES,
+        help_text=_("The language of our pages and of our messages to you."),
+    )
+    timezone = forms.ChoiceField(
+        label=_("Time zone"),
+        help_text=_("We write dates and times to you in this zone."),
+    )
+
+    def __init__(self, *args, current_timezone: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        names = timezone_names()
+        # A zone set before this list existed (an alias such as "CET") stays choosable.
+        if current_timezone and current_timezone not in names:
+            names = (current_timezone, *names)
+        self.fields["timezone"].choices = [(name, name.replace("_", " ")) for name in names]
+
+
+class ProfileForm(PreferencesForm):
+    """A customer's profile: name, address, language, time zone, company."""
+
+    first_name = forms.CharField(
+        label=_("First name"),
+        max_length=User._meta.get_field("first_name").max_length,
+        required=False,
+    )
+    last_name = forms.CharField(
+        label=_("Last name"),
+        max_length=User._meta.get_field("last_name").max_length,
+        required=False,
+    )
+    email = forms.EmailField(
+        label=_("Email address"),
+        max_length=User._meta.get_field("email").max_length,
+        help_text=_(
+            "To change it, we send a link to the new address; it changes when you follow it."
+        ),
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    company = forms.CharField(
+        label=_("Company"),
+        max_length=CustomerProfile._meta.get_field("company").max_length,
+        required=False,
+    )
+
+    field_order = ["first_name", "last_name", "email", "language", "timezone", "company"]
+
+    def clean_email(self) -> str:
+        return User._default_manager.normalize_email(self.cleaned_data["email"])

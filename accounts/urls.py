@@ -1,4 +1,5 @@
-"""Accounts: sign up, log in and out, password reset by email, language switch.
+"""Accounts: sign up and its link, log in and out, password reset by email, the profile and
+its address-change link, language switch.
 
 The names are Django's own (login, logout, password_reset_*), which its auth views reverse.
 """
@@ -11,6 +12,10 @@ from accounts.forms import LocalizedPasswordResetForm
 
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
+    path("signup/sent/", views.signup_sent, name="signup_sent"),
+    path("signup/confirm/<str:token>/", views.signup_confirm, name="signup_confirm"),
+    path("profile/", views.profile, name="profile"),
+    path("profile/address/<str:token>/", views.address_confirm, name="address_confirm"),
     path(
         "login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
@@ -34,7 +39,7 @@ urlpatterns = [
     ),
     path(
         "reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
+        views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
     path(

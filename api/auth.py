@@ -1,11 +1,15 @@
-"""`/api/v1/auth/token/`: a token for `Authorization: Token <key>`."""
+"""`/api/v1/auth/token/`: a token for `Authorization: Token <key>`. It counts for
+API_TOKEN_TTL_DAYS (api.authentication) and dies with any change of the password."""
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
+from accounts.services import api_token_issue
 from api.common import JSON_ONLY, ErrorOut, RateFromSettings
 from api.shapes import TokenOut
 
@@ -20,7 +24,8 @@ class TokenThrottle(RateFromSettings, SimpleRateThrottle):
 
 
 class TokenView(ObtainAuthToken):
-    """A token for `Authorization: Token <key>`; wrong credentials answer 400."""
+    """A token for `Authorization: Token <key>`: the current one while it counts, a fresh one
+    once it expired; wrong credentials (or an inactive account) answer 400."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -38,4 +43,7 @@ class TokenView(ObtainAuthToken):
         auth=[],
     )
     def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = api_token_issue(user=serializer.validated_data["user"], now=timezone.now())
+        return Response({"token": token.key})

@@ -222,6 +222,13 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "tickets:list"
 LOGOUT_REDIRECT_URL = "home"
+# An address is proven by a signed link sent to it (accounts): a sign-up's account stays
+# inactive, and a new address unused, until the link is followed within these hours.
+SIGNUP_LINK_HOURS = env.int("SIGNUP_LINK_HOURS", default=48)
+ADDRESS_CHANGE_LINK_HOURS = env.int("ADDRESS_CHANGE_LINK_HOURS", default=48)
+# An API token counts this many days from its creation (then 401 "token_expired"; the token
+# endpoint gives a fresh one); any change of the password revokes it at once.
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -276,7 +283,7 @@ SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 REST_FRAMEWORK = {
     # Token first: an unauthenticated call then answers 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -14,8 +14,10 @@ from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import is_same_domain, split_domain_port, validate_host
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from accounts.selectors import api_token_expired
 from live.db import database_sync_to_async
 
 
@@ -63,8 +65,9 @@ def token_key(authorization: str | None) -> str | None:
 
 @database_sync_to_async
 def user_for_token(key: str):
+    """The token's user, or nobody: an unknown or expired token, an inactive account."""
     token = Token.objects.select_related("user").filter(key=key).first()
-    if token is None or not token.user.is_active:
+    if token is None or not token.user.is_active or api_token_expired(token, now=timezone.now()):
         return AnonymousUser()
     return token.user
 

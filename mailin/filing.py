@@ -43,7 +43,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from accounts.roles import is_staff_role, user_role
-from accounts.selectors import language_of
+from accounts.selectors import address_holder, customer_owning_address, language_of
 from accounts.services import customer_register
 from core.errors import Conflict
 from core.throttle import Refused, door_knock
@@ -481,8 +481,11 @@ def _subject_without_thread(subject: str) -> str:
 
 
 def _user_by_address(address: str) -> AbstractBaseUser | None:
-    # An active account wins over a disabled one with the same address; then the oldest.
-    return User.objects.filter(email__iexact=address).order_by("-is_active", "pk").first()
+    """The account mail from `address` belongs to: the customer who owns the address (proven by
+    a link or a reset, or made from their own email), else whoever else holds it (a staff
+    account, or a disabled owner, whose mail is refused). A sign-up that never proved the
+    address gets none of it: the sender is then unknown, and gets an account of their own."""
+    return customer_owning_address(address) or address_holder(address)
 
 
 def _customer_create(*, address: str, display_name: str, language: str) -> AbstractBaseUser:

@@ -1,12 +1,23 @@
-"""Getting in: tokens, browser sessions with CSRF, and the rate limits on both doors."""
+"""Getting in: tokens (which expire and die with the password), browser sessions with CSRF,
+and the rate limits on both doors."""
+
+import datetime
+import uuid
 
 import pytest
+import time_machine
+from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from live import db as chat_db
+from tests import factories
+from tests.accounts.conftest import link_path
+from tests.chat.conftest import open_socket
 from tests.factories import PASSWORD
-from tickets.models import Ticket
+from tickets.models import Channel, Ticket
 
 TOKEN_URL = "/api/v1/auth/token/"
 NEW = {"subject": "VPS unreachable", "body": "No ping.", "category": "vps"}
@@ -145,3 +156,131 @@ def test_a_forged_forwarded_for_does_not_reset_the_limit(api, customer_a, low_ra
         for n in range(4)
     ]
     assert codes == [400, 400, 400, 429]
+
+
+# --- Tokens expire and die with the password (issue 17, item 5) ------------------------------
+
+
+T0 = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
+TTL = datetime.timedelta(days=30)
+SECOND = datetime.timedelta(seconds=1)
+
+
+def token_for(api, username="alice", password=PASSWORD) -> str:
+    response = api().post(TOKEN_URL, {"username": username, "password": password}, format="json")
+    assert response.status_code == 200, response.json()
+    return response.json()["token"]
+
+
+def holding(key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+def test_a_token_expires_and_the_endpoint_gives_a_fresh_one(api, customer_a):
+    with time_machine.travel(T0, tick=False) as clock:
+        key = token_for(api)
+        clock.shift(TTL - SECOND)
+        assert holding(key).get("/api/v1/tickets/").status_code == 200
+
+        clock.shift(SECOND)
+        refused = holding(key).get("/api/v1/tickets/")
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "token_expired"
+        assert set(refused.json()) == {"detail", "code"}
+        assert refused["WWW-Authenticate"] == "Token"
+
+        fresh = token_for(api)
+        assert fresh != key
+        assert holding(fresh).get("/api/v1/tickets/").status_code == 200
+        assert holding(key).get("/api/v1/tickets/").status_code == 401
+
+
+def test_the_lifetime_is_a_setting(api, customer_a, settings):
+    settings.API_TOKEN_TTL_DAYS = 1
+    with time_machine.travel(T0, tick=False) as clock:
+        key = token_for(api)
+        clock.shift(datetime.timedelta(days=1))
+        assert holding(key).get("/api/v1/tickets/").json()["code"] == "token_expired"
+
+
+def test_a_password_reset_revokes_the_token(api, customer_a, client, mailoutbox):
+    key = token_for(api)
+
+    client.post("/accounts/password_reset/", {"email": customer_a.email})
+    form_url = client.get(link_path(mailoutbox[0]))["Location"]
+    new = "another-Secret-4-tests"
+    assert client.post(form_url, {"new_password1": new, "new_password2": new}).status_code == 302
+
+    assert holding(key).get("/api/v1/tickets/").status_code == 401
+    assert holding(token_for(api, password=new)).get("/api/v1/tickets/").status_code == 200
+
+
+def test_a_password_set_in_the_admin_revokes_the_token(api, customer_a, client):
+    key = token_for(api)
+    client.force_login(
+        get_user_model().objects.create_superuser("root", "root@example.com", PASSWORD)
+    )
+
+    new = "another-Secret-4-tests"
+    response = client.post(
+        f"/admin/auth/user/{customer_a.pk}/password/",
+        {"password1": new, "password2": new, "usable_password": "true"},
+    )
+
+    assert response.status_code == 302
+    assert holding(key).get("/api/v1/tickets/").status_code == 401
+
+
+def test_set_password_and_save_anywhere_revokes_the_token(api, customer_a):
+    key = token_for(api)
+
+    customer_a.set_password("another-Secret-4-tests")
+    customer_a.save(update_fields=["password"])
+
+    assert holding(key).get("/api/v1/tickets/").status_code == 401
+
+
+def test_saves_that_leave_the_password_keep_the_token(api, customer_a, client):
+    key = token_for(api)
+
+    customer_a.first_name = "Alicia"
+    customer_a.save()
+    assert client.login(username="alice", password=PASSWORD)  # saves last_login
+
+    assert holding(key).get("/api/v1/tickets/").status_code == 200
+
+
+def test_an_inactive_accounts_token_is_refused(api, customer_a):
+    key = token_for(api)
+
+    customer_a.is_active = False
+    customer_a.save()
+
+    response = holding(key).get("/api/v1/tickets/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_token_is_refused_on_the_live_socket(customer_a, settings):
+    settings.CHAT_REDIS_PREFIX = f"chat-test-{uuid.uuid4().hex}"
+    chat = factories.make_ticket(customer=customer_a, subject="Live chat", channel=Channel.CHAT)
+    with time_machine.travel(T0):
+        key = Token.objects.create(user=customer_a).key
+
+    async def scenario():
+        with time_machine.travel(T0 + TTL - datetime.timedelta(minutes=1)):
+            socket, accepted = await open_socket(chat.pk, token=key)
+            assert accepted and (await socket.frame())["type"] == "message"
+            await socket.close()
+        with time_machine.travel(T0 + TTL + SECOND):
+            socket, _accepted = await open_socket(chat.pk, token=key)
+            assert await socket.close_code() == 4403
+
+    try:
+        async_to_sync(scenario)()
+    finally:
+        chat_db.connections_close()
