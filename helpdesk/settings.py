@@ -270,14 +270,11 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["api.errors.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
-    # Counted in the Redis cache, so every web process shares them.
-    "DEFAULT_THROTTLE_RATES": {
-        "ticket_create": env.str("API_TICKET_CREATE_RATE", default="30/hour"),
-        "auth_token": env.str("API_TOKEN_RATE", default="10/minute"),
-    },
-    # Client address = REMOTE_ADDR unless told how many proxies add X-Forwarded-For; trusting
-    # the header blindly would let anyone pick a fresh address per request.
-    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
+    # The API's limits are the doors' (DOOR_LIMITS, api.common.DoorThrottle). The client
+    # address is REMOTE_ADDR, which uvicorn rewrites only for the proxies of
+    # FORWARDED_ALLOW_IPS: X-Forwarded-For from anyone else would let a client pick a fresh
+    # address per request.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Helpdesk API",
@@ -294,11 +291,19 @@ SPECTACULAR_SETTINGS = {
 
 # --- Doors: how often an address or an account may try (core.throttle) ----------------------
 # "count/window" per kind of caller; "ip" is the client address, "account" the person (or the
-# name or address they give). Counted in Redis, shared by every process.
+# name or address they give). Counted in Redis, shared by every process, and by the pages, the
+# API and the sockets: one count per door. Where each applies: README.md, "Doors".
 DOOR_LIMITS = {
+    # A person who mistypes tries a few times; a guesser needs thousands. An account's count
+    # is per username given, from any address.
     "login": {
         "ip": env.str("RATE_LOGIN_IP", default="30/10m"),
         "account": env.str("RATE_LOGIN_ACCOUNT", default="10/10m"),
+    },
+    # The API's token is a login too, with its own count.
+    "token": {
+        "ip": env.str("RATE_TOKEN_IP", default="30/10m"),
+        "account": env.str("RATE_TOKEN_ACCOUNT", default="10/10m"),
     },
     "password_reset": {
         "ip": env.str("RATE_RESET_IP", default="10/h"),

@@ -11,11 +11,13 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ServiceError
+from core.throttle import throttled
 from desk.admin.common import deadline_badge, is_staff_request
 from desk.admin.filters import AssignedFilter, QueueChangeList, QueueFilter, SlaFilter
 from desk.forms import ReplyForm
@@ -27,6 +29,10 @@ from tickets.selectors import access_attachment, access_ticket, tickets_visible_
 from usecases.tickets import ticket_assign, ticket_reply, ticket_resolve
 
 OTHER_TICKETS_LIMIT = 10
+
+
+def signed_in_account(request) -> dict[str, str]:
+    return {"account": str(request.user.pk)}
 
 
 @admin.register(Ticket)
@@ -238,6 +244,8 @@ class TicketAdmin(admin.ModelAdmin):
         attachment = access_attachment(request.user, token=token, ticket_id=ticket_id)
         return attachment_response(attachment)
 
+    # A reply from the ticket page is one knock at the "reply" door, as in the portal and API.
+    @method_decorator(throttled("reply", signed_in_account))
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # access_ticket answers 404 for a ticket the agent may not see (the stock admin would
         # redirect with "does not exist", which differs from a missing id only by chance).
