@@ -26,7 +26,7 @@ from teams.models import TeamMembership
 from tickets.downloads import attachment_response
 from tickets.models import Channel, Ticket
 from tickets.selectors import access_attachment, access_ticket, tickets_visible_to
-from usecases.tickets import ticket_assign, ticket_reply, ticket_resolve
+from usecases.tickets import ticket_assign, ticket_reply, ticket_resolve, ticket_take
 
 OTHER_TICKETS_LIMIT = 10
 
@@ -129,16 +129,10 @@ class TicketAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Take (assign to me)"))
     def take(self, request, queryset):
+        """Only tickets nobody else holds: taking one from a colleague is "Assign to…"."""
         now = timezone.now()
         for ticket in queryset:
-            self._apply(
-                request,
-                ticket,
-                ticket_assign,
-                gettext("assigned to you."),
-                assignee_id=None,
-                now=now,
-            )
+            self._apply(request, ticket, ticket_take, gettext("assigned to you."), now=now)
 
     @admin.action(description=_("Assign to…"))
     def assign_to(self, request, queryset):
