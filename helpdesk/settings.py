@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from kombu import Queue
 
 from helpdesk import embedded
+from tickets.attachments import MAX_FILES_PER_MESSAGE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("HELPDESK_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -345,6 +346,12 @@ X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# The largest body a request may have, checked before routing (core.bodycap): a message with
+# all its files and its fields.
+REQUEST_MAX_BYTES = env.int(
+    "REQUEST_MAX_BYTES",
+    default=ATTACHMENT_MAX_BYTES * MAX_FILES_PER_MESSAGE + DATA_UPLOAD_MAX_MEMORY_SIZE,
+)
 HEALTHZ_TIMEOUT_SECONDS = 2
 # Live chat sockets (live.consumers): per message, per connection, per user.
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
