@@ -3,9 +3,13 @@ FORWARDED_ALLOW_IPS: an X-Forwarded-For sent by anyone else changes nothing. Ser
 Procfile's own `web` line (uvicorn), as in production."""
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
+from django.conf import settings
 
+from helpdesk.run import procfile_processes
 from tests.doors.web import request as request_
 from tests.doors.web import web_process
 from tests.factories import make_customer
@@ -65,8 +69,9 @@ def alice(transactional_db):
 def test_a_forwarded_for_from_an_untrusted_client_does_not_change_the_address(
     guess, alice, tmp_path
 ):
-    # The proxy is 127.0.0.1 (the default); the attacker connects from 127.0.0.2.
-    with web_process(tmp_path / "web.log", FORWARDED_ALLOW_IPS="127.0.0.1", **LIMITS) as port:
+    # The Procfile's default trusts a proxy on loopback (127.0.0.1); the attacker connects
+    # from 127.0.0.2.
+    with web_process(tmp_path / "web.log", **LIMITS) as port:
         codes = [guess(port, source="127.0.0.2", forwarded_for=f"198.51.100.{n}") for n in range(4)]
 
     assert codes == ["wrong", "wrong", "wrong", 429]
@@ -91,3 +96,16 @@ def test_a_proxy_that_is_not_named_is_not_believed(guess, alice, tmp_path):
         codes = [guess(port, source="127.0.0.1", forwarded_for=f"198.51.100.{n}") for n in range(4)]
 
     assert codes == ["wrong", "wrong", "wrong", 429]
+
+
+def test_every_way_of_running_web_passes_the_trusted_proxies():
+    """`make run` and the containers run the Procfile's line with their environment
+    (helpdesk.run); compose sets the variable for every container."""
+    web = procfile_processes()["web"]
+    assert "--proxy-headers" in web
+    assert '--forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1,::1}"' in web
+    compose = yaml.safe_load((Path(settings.BASE_DIR) / "docker-compose.yml").read_text())
+    assert compose["services"]["web"]["environment"]["FORWARDED_ALLOW_IPS"].startswith(
+        "${FORWARDED_ALLOW_IPS:-"
+    )
+    assert settings.REST_FRAMEWORK["NUM_PROXIES"] == 0

@@ -20,12 +20,15 @@ READY_SECONDS = 60
 
 @contextlib.contextmanager
 def web_process(log: Path, **env: str) -> Iterator[int]:
-    """The Procfile's `web` line on a free port of 127.0.0.1; yields the port."""
+    """The Procfile's `web` line on a free port of 127.0.0.1; yields the port. Without
+    FORWARDED_ALLOW_IPS in `env`, the Procfile's default."""
     port = free_port()
     bin_dir = str(Path(sys.executable).parent)
     environment = child_env(
         HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="1", LOG_LEVEL="WARNING", **env
     )
+    if "FORWARDED_ALLOW_IPS" not in env:
+        environment.pop("FORWARDED_ALLOW_IPS", None)
     environment["PATH"] = f"{bin_dir}:{environment.get('PATH', '')}"
     environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     with log.open("wb") as out:
