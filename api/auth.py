@@ -7,20 +7,22 @@ from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.services import api_token_issue
-from api.common import JSON_ONLY, ErrorOut, RateFromSettings
+from api.common import JSON_ONLY, DoorThrottle, ErrorOut
 from api.shapes import TokenOut
 
 
-class TokenThrottle(RateFromSettings, SimpleRateThrottle):
-    """Per client address, signed in or not: it guards password guessing."""
+class TokenThrottle(DoorThrottle):
+    """Per client address and per username given: it guards password guessing, counted before
+    the password is checked."""
 
-    scope = "auth_token"
+    door = "token"
 
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+    def idents(self, request) -> dict[str, str | None]:
+        data = request.data
+        username = data.get("username") if isinstance(data, dict) else None
+        return {"account": username if isinstance(username, str) else None}
 
 
 class TokenView(ObtainAuthToken):

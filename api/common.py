@@ -3,13 +3,13 @@ and how input is validated."""
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
-from rest_framework.settings import api_settings
-from rest_framework.throttling import UserRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from api.errors import BoundedJSONParser, refuse_larger_than
+from core.throttle import Refused, client_address, door_knock
 from tickets.attachments import MAX_FILES_PER_MESSAGE
 
 # The largest id a 64-bit key holds: a larger number names nobody, and SQLite cannot even bind it.
@@ -18,16 +18,47 @@ ID_MAX = 2**63 - 1
 BODY_MAX_CHARS = 50_000
 
 
-class RateFromSettings:
-    """Reads the rate on each request: DRF's `THROTTLE_RATES` is bound when the module is
-    imported, so an override of REST_FRAMEWORK (tests, a reload) would not count."""
+class DoorRefused(exceptions.Throttled):
+    """429 with the door's own words (when to try again) and Retry-After."""
 
-    def get_rate(self):
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+    def __init__(self, refused: Refused):
+        exceptions.APIException.__init__(self, refused.detail)
+        self.wait = refused.retry_after
 
 
-class TicketCreateThrottle(RateFromSettings, UserRateThrottle):
-    scope = "ticket_create"
+class DoorThrottle(BaseThrottle):
+    """A DRF throttle that knocks at one of the doors of `core.throttle` (DOOR_LIMITS): the
+    API, the pages and the sockets share one count per door. Each request with one of
+    `methods` counts as the client address and the signed-in account; `idents` says who else
+    is knocking (a username given)."""
+
+    door: str
+    methods = frozenset({"POST"})
+
+    def idents(self, request) -> dict[str, str | None]:
+        user = request.user
+        return {"account": str(user.pk) if user and user.is_authenticated else None}
+
+    def allow_request(self, request, view) -> bool:
+        if request.method not in self.methods:
+            return True
+        try:
+            door_knock(self.door, {"ip": client_address(request), **self.idents(request)})
+        except Refused as refused:
+            raise DoorRefused(refused) from None
+        return True
+
+
+class TicketCreateThrottle(DoorThrottle):
+    """Opening a ticket (or a chat, which opens one), per account and address."""
+
+    door = "ticket_open"
+
+
+class ReplyThrottle(DoorThrottle):
+    """Writing in a ticket's thread, per account and address."""
+
+    door = "reply"
 
 
 class BoundedMultiPartParser(MultiPartParser):

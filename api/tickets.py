@@ -24,6 +24,7 @@ from api.common import (
     JSON_OR_FILES,
     ErrorOut,
     Pages,
+    ReplyThrottle,
     TicketCreateThrottle,
     files_field,
     valid,
@@ -163,8 +164,11 @@ class TicketViewSet(viewsets.GenericViewSet):
     lookup_value_regex = r"\d+"
 
     def get_throttles(self):
+        # The doors of core.throttle, shared with the portal and the desk; reading is free.
         if self.action == "create":
             return [TicketCreateThrottle()]
+        if self.action == "messages":
+            return [ReplyThrottle()]
         return super().get_throttles()
 
     def _render(self, ticket: Ticket) -> dict:
@@ -231,6 +235,7 @@ class TicketViewSet(viewsets.GenericViewSet):
             201: MessageOut,
             200: OpenApiResponse(MessageOut, description="Already stored (same client_id)"),
             409: OpenApiResponse(ErrorOut, description="The ticket is closed"),
+            429: OpenApiResponse(ErrorOut, description="Too many replies; see Retry-After"),
             **ERRORS,
         },
     )

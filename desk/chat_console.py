@@ -23,7 +23,7 @@ from core.formats import duration_text
 from desk.forms import ReplyForm
 from tickets.models import Message, Ticket
 from tickets.selectors import access_ticket, tickets_visible_to
-from usecases.tickets import ticket_assign
+from usecases.tickets import ticket_take
 
 # The waiting list shows the longest waits; more than this many at once is a staffing
 # problem, not a list to scroll.
@@ -118,13 +118,12 @@ def _wants_json(request: HttpRequest) -> bool:
 
 @require_POST
 def take(request: HttpRequest, ticket_id: int) -> HttpResponse:
-    """The agent takes a chat (it is assigned to them). The console asks for JSON; a plain
-    form post comes back to the console with the conversation open."""
+    """The agent takes a chat nobody else holds (it is assigned to them); one held by a
+    colleague is refused with who holds it (409). The console asks for JSON; a plain form post
+    comes back to the console, with the conversation open once it is theirs."""
     _require_staff(request)
     try:
-        ticket = ticket_assign(
-            ticket_id=ticket_id, actor=request.user, assignee_id=None, now=timezone.now()
-        )
+        ticket = ticket_take(ticket_id=ticket_id, actor=request.user, now=timezone.now())
     except ServiceError as exc:
         if _wants_json(request):
             return JsonResponse({"detail": str(exc.detail), "code": exc.code}, status=exc.status)

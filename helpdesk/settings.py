@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from kombu import Queue
 
 from helpdesk import embedded
+from tickets.attachments import MAX_FILES_PER_MESSAGE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("HELPDESK_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -293,14 +295,11 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["api.errors.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
-    # Counted in the Redis cache, so every web process shares them.
-    "DEFAULT_THROTTLE_RATES": {
-        "ticket_create": env.str("API_TICKET_CREATE_RATE", default="30/hour"),
-        "auth_token": env.str("API_TOKEN_RATE", default="10/minute"),
-    },
-    # Client address = REMOTE_ADDR unless told how many proxies add X-Forwarded-For; trusting
-    # the header blindly would let anyone pick a fresh address per request.
-    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
+    # The API's limits are the doors' (DOOR_LIMITS, api.common.DoorThrottle). The client
+    # address is REMOTE_ADDR, which uvicorn rewrites only for the proxies of
+    # FORWARDED_ALLOW_IPS: X-Forwarded-For from anyone else would let a client pick a fresh
+    # address per request.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Helpdesk API",
@@ -320,17 +319,27 @@ APPROVAL_CURRENCY = env.str("APPROVAL_CURRENCY", default="EUR")
 
 # --- Doors: how often an address or an account may try (core.throttle) ----------------------
 # "count/window" per kind of caller; "ip" is the client address, "account" the person (or the
-# name or address they give). Counted in Redis, shared by every process.
+# name or address they give). Counted in Redis, shared by every process, and by the pages, the
+# API and the sockets: one count per door. Where each applies: README.md, "Doors".
 DOOR_LIMITS = {
+    # A person who mistypes tries a few times; a guesser needs thousands. An account's count
+    # is per username given, from any address.
     "login": {
         "ip": env.str("RATE_LOGIN_IP", default="30/10m"),
         "account": env.str("RATE_LOGIN_ACCOUNT", default="10/10m"),
+    },
+    # The API's token is a login too, with its own count.
+    "token": {
+        "ip": env.str("RATE_TOKEN_IP", default="30/10m"),
+        "account": env.str("RATE_TOKEN_ACCOUNT", default="10/10m"),
     },
     "password_reset": {
         "ip": env.str("RATE_RESET_IP", default="10/h"),
         "account": env.str("RATE_RESET_ACCOUNT", default="3/h"),
     },
     "signup": {"ip": env.str("RATE_SIGNUP_IP", default="10/h")},
+    # A change of address on the profile page mails the address typed.
+    "profile": {"account": env.str("RATE_PROFILE_ACCOUNT", default="10/h")},
     "ticket_open": {
         "ip": env.str("RATE_TICKET_OPEN_IP", default="60/h"),
         "account": env.str("RATE_TICKET_OPEN_ACCOUNT", default="30/h"),
@@ -366,6 +375,12 @@ X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# The largest body a request may have, checked before routing (core.bodycap): a message with
+# all its files and its fields.
+REQUEST_MAX_BYTES = env.int(
+    "REQUEST_MAX_BYTES",
+    default=ATTACHMENT_MAX_BYTES * MAX_FILES_PER_MESSAGE + DATA_UPLOAD_MAX_MEMORY_SIZE,
+)
 HEALTHZ_TIMEOUT_SECONDS = 2
 # Live chat sockets (live.consumers): per message, per connection, per user.
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)

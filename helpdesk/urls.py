@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from accounts import urls as accounts_urls
+from core.throttle import throttled
 from desk.urls import console_urlpatterns, dashboard_urlpatterns
 from helpdesk import views
 from portal import home
@@ -17,6 +18,11 @@ urlpatterns = [
     re_path(
         r"^admin/escalation/(?P<rest>(?:team|teammembership|workinghours|holiday)/.*)$",
         RedirectView.as_view(url="/admin/teams/%(rest)s", permanent=True, query_string=True),
+    ),
+    # The admin's login is the portal's door: one count per address and per username.
+    path(
+        "admin/login/",
+        throttled("login", accounts_urls.username_given)(admin.site.login),
     ),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -15,6 +15,7 @@ import time
 import uuid
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -27,6 +28,7 @@ from redis.exceptions import RedisError
 from accounts.roles import is_staff_role, user_current, user_role
 from chat import services
 from core.errors import ServiceError
+from core.throttle import Refused, door_knock
 from live import frames, presence
 from live.db import database_sync_to_async
 from live.revocation import person_group
@@ -299,6 +301,14 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         # Typing is throttled on its own and costs nothing; everything else draws on the rate.
         if handler != self._typing and not self.bucket.take():
             return await self._error("rate_limited", _("Too many messages; slow down."))
+        # ...and on the person's "chat_frame" door, across all their sockets and servers.
+        if handler != self._typing:
+            try:
+                await sync_to_async(door_knock, thread_sensitive=False)(
+                    "chat_frame", {"account": str(self.user.pk)}
+                )
+            except Refused as refused:
+                return await self._error("rate_limited", refused.detail)
         await handler(content)
 
     async def access_changed(self, event):

@@ -9,11 +9,14 @@ from django.utils import timezone
 
 from accounts.roles import is_staff_role, user_role
 from core.errors import ServiceError
+from core.throttle import throttled
 from portal.forms import ChatStartForm
+from portal.tickets import signed_in_account
 from usecases.chat import chat_start
 
 
 @login_required
+@throttled("ticket_open", signed_in_account)  # a chat is a ticket: the same door
 def start(request: HttpRequest) -> HttpResponse:
     """Start a chat: a ticket on the chat channel, then its page, where the chat runs live."""
     if is_staff_role(user_role(request.user)):

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from accounts.roles import is_staff_role, user_role
 from accounts.selectors import zone_of
 from core.errors import ServiceError
+from core.throttle import throttled
 from core.urls import message_id_param
 from portal.forms import ReplyForm, TicketFilterForm, TicketOpenForm
 from sla.models import Clock
@@ -78,6 +79,11 @@ def _promise(clock: Clock, now: datetime.datetime) -> dict:
     return {"label": PROMISE_LABELS[Metric(clock.metric)], "clock": clock, "state": state}
 
 
+def signed_in_account(request: HttpRequest) -> dict[str, str]:
+    """Who knocks at a door besides the client address: the signed-in person."""
+    return {"account": str(request.user.pk)}
+
+
 def _service_error(form, exc: ServiceError) -> int:
     """Show a service's refusal on the form: a field's problem is a form error (200), a
     refusal of the action keeps its 4xx status."""
@@ -123,6 +129,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@throttled("ticket_open", signed_in_account)
 def ticket_new(request: HttpRequest) -> HttpResponse:
     if is_staff_role(user_role(request.user)):
         # A ticket belongs to the customer who opens it; staff open one for a customer from
@@ -208,6 +215,7 @@ def _detail_page(
 
 
 @login_required
+@throttled("reply", signed_in_account)
 def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
     ticket = access_ticket(request.user, ticket_id)
     if request.method != "POST":

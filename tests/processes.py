@@ -4,8 +4,10 @@ test's own database."""
 
 import os
 import socket
+import uuid
 from urllib.parse import quote
 
+from django.conf import settings
 from django.db import connection
 
 
@@ -29,11 +31,15 @@ def database_url() -> str:
 
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a helpdesk process started by a test: same settings, same Redis,
-    the test's database."""
+    the test's database. The cache keys are its own (the doors' counts, presence marks), as
+    every test's are (tests.fixtures.private_cache): processes started with one environment
+    share them, no other test or run does."""
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "helpdesk.settings_test",
         "DATABASE_URL": database_url(),
         "PYTHONUNBUFFERED": "1",
+        "CACHE_KEY_PREFIX": f"{prefix}-{uuid.uuid4().hex}",
         **extra,
     }

@@ -1,4 +1,4 @@
-"""The verbs of a ticket's life: open, reply, assign, resolve, confirm.
+"""The verbs of a ticket's life: open, reply, assign, take, resolve, confirm.
 
 Each is one transaction composing the rooms below: the thread (`tickets.services`), its
 promises (`sla.services.clocks`) and the live chat (`chat.services`). What leaves the
@@ -25,6 +25,7 @@ from teams.selectors import teams_with_calendars
 from tickets import lifecycle, notifications
 from tickets import services as tickets
 from tickets.models import Message, Priority, Status, Ticket
+from tickets.rendering import display_name
 from tickets.selectors import access_ticket
 from usecases.escalation import consultations_answered, ticket_route
 from usecases.status import status_change
@@ -196,6 +197,27 @@ def ticket_assign(
         else:
             notifications.broadcast_ticket_on_commit(ticket)
     return ticket
+
+
+def ticket_take(*, ticket_id: int, actor: AbstractBaseUser, now: datetime.datetime) -> Ticket:
+    """The agent takes a ticket (a chat from the queue) that nobody else holds.
+
+    The ticket's row is locked before its assignee is read: of two agents taking it at once,
+    the second reads the first one's name and is refused (409, "taken"). Taking one's own
+    ticket again changes nothing; taking it from a colleague is an assignment
+    (`ticket_assign`), never a take.
+    """
+    staff_required(actor)
+    with transaction.atomic():
+        ticket = access_ticket(actor, ticket_id, lock=True)
+        if ticket.assignee_id is not None and ticket.assignee_id != actor.pk:
+            # Read after the lock: the ticket's row is the current one, but a row joined to it
+            # (select_related) may still be the one from before the wait.
+            holder = User.objects.get(pk=ticket.assignee_id)
+            raise Conflict(
+                _("Already taken by %(name)s.") % {"name": display_name(holder)}, code="taken"
+            )
+        return ticket_assign(ticket_id=ticket.pk, actor=actor, assignee_id=None, now=now)
 
 
 def ticket_resolve(

@@ -120,8 +120,22 @@ class Bench:
             "SECURE_SSL_REDIRECT": "false",
             "SECURE_COOKIES": "false",
             "SITE_URL": f"http://127.0.0.1:{self.port}",
-            # The per-customer limit (30/hour) guards the service, not a benchmark.
-            "API_TICKET_CREATE_RATE": "100000000/hour",
+            # The doors' limits (DOOR_LIMITS) guard the service, not a benchmark whose every
+            # client is one address and a handful of accounts.
+            **{
+                f"RATE_{door}": "100000000/h"
+                for door in (
+                    "TICKET_OPEN_IP",
+                    "TICKET_OPEN_ACCOUNT",
+                    "REPLY_IP",
+                    "REPLY_ACCOUNT",
+                    "CHAT_ACCOUNT",
+                    "LOGIN_IP",
+                    "LOGIN_ACCOUNT",
+                    "TOKEN_IP",
+                    "TOKEN_ACCOUNT",
+                )
+            },
             # Emails are written to the outbox and "sent" by the worker into nothing: the
             # bench measures the helpdesk, not an SMTP server.
             "EMAIL_URL": "dummymail://",

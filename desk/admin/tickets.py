@@ -11,11 +11,13 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ServiceError
+from core.throttle import throttled
 from core.urls import message_id_param
 from desk.admin.common import deadline_badge, is_staff_request
 from desk.admin.filters import AssignedFilter, QueueChangeList, QueueFilter, SlaFilter
@@ -30,9 +32,13 @@ from tickets.selectors import (
     thread_page,
     tickets_visible_to,
 )
-from usecases.tickets import ticket_assign, ticket_reply, ticket_resolve
+from usecases.tickets import ticket_assign, ticket_reply, ticket_resolve, ticket_take
 
 OTHER_TICKETS_LIMIT = 10
+
+
+def signed_in_account(request) -> dict[str, str]:
+    return {"account": str(request.user.pk)}
 
 
 @admin.register(Ticket)
@@ -129,16 +135,10 @@ class TicketAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Take (assign to me)"))
     def take(self, request, queryset):
+        """Only tickets nobody else holds: taking one from a colleague is "Assign to…"."""
         now = timezone.now()
         for ticket in queryset:
-            self._apply(
-                request,
-                ticket,
-                ticket_assign,
-                gettext("assigned to you."),
-                assignee_id=None,
-                now=now,
-            )
+            self._apply(request, ticket, ticket_take, gettext("assigned to you."), now=now)
 
     @admin.action(description=_("Assign to…"))
     def assign_to(self, request, queryset):
@@ -244,6 +244,8 @@ class TicketAdmin(admin.ModelAdmin):
         attachment = access_attachment(request.user, token=token, ticket_id=ticket_id)
         return attachment_response(attachment)
 
+    # A reply from the ticket page is one knock at the "reply" door, as in the portal and API.
+    @method_decorator(throttled("reply", signed_in_account))
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # access_ticket answers 404 for a ticket the agent may not see (the stock admin would
         # redirect with "does not exist", which differs from a missing id only by chance).

@@ -104,9 +104,10 @@ def test_a_session_write_with_the_csrf_token_is_accepted(browser):
 
 @pytest.fixture
 def low_rates(settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"ticket_create": "2/hour", "auth_token": "3/minute"},
+    settings.DOOR_LIMITS = {
+        **settings.DOOR_LIMITS,
+        "ticket_open": {"ip": "100/h", "account": "2/h"},
+        "token": {"ip": "3/m", "account": "100/m"},
     }
 
 

@@ -88,9 +88,11 @@ def servers(transactional_db, tmp_path, settings):
         "SECRET_KEY": settings.SECRET_KEY,
         "HELPDESK_VAR_DIR": str(tmp_path),
         "CHAT_REDIS_PREFIX": settings.CHAT_REDIS_PREFIX,
-        # The test measures loss and order, not the per-connection limit.
+        # The test measures loss and order, not the per-connection or per-person limits.
         "CHAT_RATE_PER_SECOND": "100000",
         "CHAT_RATE_BURST": "100000",
+        "RATE_CHAT_ACCOUNT": "100000/10m",
+        "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
         # Tasks these servers enqueue (acknowledgement, emails) go to a queue of their own.
         "CELERY_QUEUE": queue,
         "LOG_LEVEL": "WARNING",

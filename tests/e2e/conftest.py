@@ -38,17 +38,34 @@ def browser():
             chromium.close()
 
 
+def csp_violations(context) -> list[str]:
+    """What the site's Content-Security-Policy blocks in `context`'s pages (an inline script,
+    a connection elsewhere): Chromium reports each on the console."""
+    blocked: list[str] = []
+
+    def seen(message):
+        if "Content Security Policy" in message.text:
+            blocked.append(message.text)
+
+    context.on("console", seen)
+    return blocked
+
+
 @pytest.fixture
 def new_page(browser):
-    """Pages in separate browser contexts: each person has their own cookies."""
-    contexts = []
+    """Pages in separate browser contexts: each person has their own cookies. Everything
+    runs under the site's Content-Security-Policy: a test whose pages had anything blocked
+    fails when it ends."""
+    contexts, blocked = [], []
 
     def open_page():
         context = browser.new_context(locale="en-US", timezone_id="UTC")
         context.set_default_timeout(10_000)
         contexts.append(context)
+        blocked.append(csp_violations(context))
         return context.new_page()
 
     yield open_page
     for context in contexts:
         context.close()
+    assert [text for texts in blocked for text in texts] == []
