@@ -211,11 +211,9 @@ def ticket_take(*, ticket_id: int, actor: AbstractBaseUser, now: datetime.dateti
     with transaction.atomic():
         ticket = access_ticket(actor, ticket_id, lock=True)
         if ticket.assignee_id is not None and ticket.assignee_id != actor.pk:
-            # Read after the lock: the ticket's row is the current one, but a row joined to it
-            # (select_related) may still be the one from before the wait.
-            holder = User.objects.get(pk=ticket.assignee_id)
             raise Conflict(
-                _("Already taken by %(name)s.") % {"name": display_name(holder)}, code="taken"
+                _("Already taken by %(name)s.") % {"name": display_name(ticket.assignee)},
+                code="taken",
             )
         return ticket_assign(ticket_id=ticket.pk, actor=actor, assignee_id=None, now=now)
 
