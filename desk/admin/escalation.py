@@ -375,12 +375,12 @@ class EscalationAdmin(VisibleTicketsMixin, admin.ModelAdmin):
         "to_team",
         "kind",
         "reason",
-        "by",
-        "rule",
+        "by_whom",
         "at",
     )
 
-    @admin.display(description=_("by"))
+    # "by" alone is also "by a date" in the catalog.
+    @admin.display(description=_("by whom"))
     def by_whom(self, escalation: Escalation) -> str:
         if escalation.by_id:
             return person(escalation.by)

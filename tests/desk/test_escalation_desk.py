@@ -600,3 +600,13 @@ def test_ticket_page_queries_do_not_grow_with_messages_or_escalation(
 
     assert large.messages.count() > 50 > small.messages.count()
     assert _queries(client, change_url(small)) == _queries(client, change_url(large))
+
+
+def test_the_page_speaks_italian(client, vps, giulia):
+    login(client, giulia)
+
+    html = client.get(change_url(vps), HTTP_ACCEPT_LANGUAGE="it").content.decode()
+
+    assert "Suggerito: System administrators</strong> — " in html
+    assert "Passa la richiesta" in html and "Esegui l&#x27;escalation" in html
+    assert "Nessuna escalation: il ticket è ancora del team da cui è partito." in html
