@@ -4,8 +4,10 @@ Every page asks `tickets.selectors` who may see what, and every write is a use c
 (`usecases.tickets`, `usecases.escalation`); the admin only parses, checks the role and renders.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Exists, F, OuterRef
@@ -71,13 +73,11 @@ def escalation_teams():
 class TicketAction:
     """A form of the ticket page: its own URL, form, use case and message once done."""
 
-    form: type
-    run: object
+    form: type[forms.Form]
+    run: Callable
     title: str
     submit: str
     done: str
-    # The use case's names for what the form calls otherwise.
-    fields: tuple[tuple[str, str], ...] = ()
 
 
 def _escalate(request, ticket, data, now):
@@ -131,7 +131,6 @@ TICKET_ACTIONS = {
         _("Give an estimate (non-standard request)"),
         _("Set the estimate"),
         _("Estimate set: it is the resolution target, and the customer has been told."),
-        fields=(("seconds", "hours"),),
     ),
     "approval": TicketAction(
         ApprovalRequestForm,
@@ -236,9 +235,7 @@ class TicketAdmin(admin.ModelAdmin):
             marks.append(("approval", gettext("Management approval")))
         if not marks:
             return "—"
-        return format_html_join(
-            " ", '<span class="hd-mark hd-mark--{}">{}</span>', ((k, t) for k, t in marks)
-        )
+        return format_html_join(" ", '<span class="hd-mark hd-mark--{}">{}</span>', marks)
 
     # --- Actions: through the services, one ticket at a time, each reported ---
 
@@ -427,8 +424,7 @@ class TicketAdmin(admin.ModelAdmin):
             try:
                 action.run(request, ticket, form.cleaned_data, timezone.now())
             except ServiceError as exc:
-                field = dict(action.fields).get(exc.field, exc.field)
-                form.add_error(field if field in form.fields else None, exc.detail)
+                form.add_error(exc.field if exc.field in form.fields else None, exc.detail)
                 status = exc.status
             else:
                 names = {team.slug: team.name for team in teams}
@@ -577,16 +573,15 @@ class TicketAdmin(admin.ModelAdmin):
         initial = {"escalate": None, "approval": None}
         if (
             ticket.is_active
-            and decision.suggested_team
+            and decision.suggested_team in names
             and decision.suggested_team != ticket.team.slug
         ):
-            if decision.suggested_team in names:
-                suggestion = {
-                    "to": names[decision.suggested_team],
-                    "reason": reason,
-                    "form": "escalate",
-                }
-                initial["escalate"] = {"team": decision.suggested_team}
+            suggestion = {
+                "to": names[decision.suggested_team],
+                "reason": reason,
+                "form": "escalate",
+            }
+            initial["escalate"] = {"team": decision.suggested_team}
         elif ticket.is_active and decision.approval_kind and not approvals:
             suggestion = {
                 "to": gettext("Management approval (%(kind)s)")
