@@ -1,15 +1,18 @@
 """Demo data for a first look: the people of a hosting provider's support and the requests of
-its support guide (charged twice, a slow VPS, custom firewall rules, a credit for an outage, a
-disk to replace in Amsterdam...), each with a short story told through the services.
+its support guide (charged twice, a slow VPS escalated to the system administrators, custom
+firewall rules with an estimate, a credit for an outage waiting on management, a disk to replace
+in Amsterdam on which the first line consults the data center...), each with a short story told
+through the use cases.
 
 A story is a ticket opened some minutes before `now` and the steps that followed, each at its
-own minute. A new kind of step (an escalation, an approval) is one more class with `minute` and
-`apply(ticket=, people=, at=)` calling its service, added to `Step`.
+own minute. A new kind of step is one more class with `minute` and `apply(ticket=, people=,
+at=)` calling its use case, added to `Step`.
 """
 
 import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -17,8 +20,10 @@ from django.db import transaction
 
 from accounts.services import customer_upsert
 from sla.services.acknowledgement import acknowledgement_send
-from teams.services import staff_upsert, support_structure_setup
+from teams.services import staff_upsert
 from tickets.models import Category, Channel, Priority, Ticket
+from usecases.escalation import approval_request, ticket_consult, ticket_escalate, ticket_estimate
+from usecases.setup import support_setup
 from usecases.tickets import (
     ticket_assign,
     ticket_confirm,
@@ -154,7 +159,83 @@ class Confirm:
         ticket_confirm(ticket_id=ticket.pk, customer=ticket.customer, now=at)
 
 
-Step = Reply | Assign | Resolve | Confirm
+@dataclass(frozen=True)
+class Escalate:
+    """An agent passes the request to another team; the customer reads `reason` in the notice."""
+
+    minute: int
+    agent: str
+    team: str
+    reason: str
+
+    def apply(self, *, ticket, people, at):
+        ticket_escalate(
+            ticket_id=ticket.pk,
+            actor=people[self.agent],
+            team=self.team,
+            reason=self.reason,
+            now=at,
+        )
+
+
+@dataclass(frozen=True)
+class Consult:
+    """An agent asks another team without passing the request on; it answers with a note."""
+
+    minute: int
+    agent: str
+    team: str
+    question: str
+
+    def apply(self, *, ticket, people, at):
+        ticket_consult(
+            ticket_id=ticket.pk,
+            actor=people[self.agent],
+            team=self.team,
+            note=self.question,
+            now=at,
+        )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    minute: int
+    agent: str
+    hours: int
+    note: str
+
+    def apply(self, *, ticket, people, at):
+        ticket_estimate(
+            ticket_id=ticket.pk,
+            actor=people[self.agent],
+            seconds=self.hours * 3600,
+            note=self.note,
+            now=at,
+        )
+
+
+@dataclass(frozen=True)
+class AskApproval:
+    minute: int
+    agent: str
+    kind: str
+    reason: str
+    amount: Decimal | None = None
+    currency: str = ""
+
+    def apply(self, *, ticket, people, at):
+        approval_request(
+            ticket_id=ticket.pk,
+            actor=people[self.agent],
+            kind=self.kind,
+            reason=self.reason,
+            amount=self.amount,
+            currency=self.currency,
+            now=at,
+        )
+
+
+Step = Reply | Assign | Resolve | Confirm | Escalate | Consult | Estimate | AskApproval
 
 
 @dataclass(frozen=True)
@@ -245,6 +326,26 @@ STORIES = (
                     "Basic checks done; this is one for the system administrators."
                 ),
             ),
+            Escalate(
+                minute=27,
+                agent="tom",
+                team="sysadmin",
+                reason=(
+                    "your VPS is waiting on the disks of the server it runs on (high iowait "
+                    "while your own system is idle). Our system administrators can examine "
+                    "that server's storage and move your VPS if needed."
+                ),
+            ),
+            Assign(minute=33, agent="luca"),
+            Reply(
+                minute=36,
+                author="luca",
+                body=(
+                    "Hi James, Luca from the system administrators here. I see a RAID rebuild "
+                    "slowing down the storage of your host; I am moving your VPS to another "
+                    "host with live migration, without a reboot. I will write again when done."
+                ),
+            ),
         ),
     ),
     Story(
@@ -272,6 +373,27 @@ STORIES = (
                 author="chiara",
                 body="L'IP è 203.0.113.24. Sì, anche la 80 aperta a tutti, grazie!",
             ),
+            Escalate(
+                minute=6,
+                agent="giulia",
+                team="sysadmin",
+                reason=(
+                    "un set di regole firewall personalizzato è una configurazione su misura: "
+                    "lo preparano i nostri amministratori di sistema, che lo provano prima di "
+                    "applicarlo."
+                ),
+            ),
+            Assign(minute=9, agent="luca"),
+            Estimate(
+                minute=11,
+                agent="luca",
+                hours=2,
+                note=(
+                    "Scriviamo le regole (443 e 80 aperte a tutti, 22 solo da 203.0.113.24), le "
+                    "proviamo su una copia del vostro VPS e poi le applichiamo: il sito resta "
+                    "online. Vi mandiamo il riepilogo delle modifiche."
+                ),
+            ),
         ),
     ),
     Story(
@@ -288,12 +410,24 @@ STORIES = (
         steps=(
             Assign(minute=5, agent="tom"),
             Reply(
-                minute=8,
+                minute=7,
                 author="tom",
                 body=(
                     "Hi Emily, I can confirm the outage: a power feed failure in the Miami data "
-                    "center affected your rack. A credit needs the approval of our management; "
-                    "I have asked for it and will let you know the decision."
+                    "center affected your rack. A credit needs the approval of our management: "
+                    "I am asking for it now, and you will read the decision here."
+                ),
+            ),
+            AskApproval(
+                minute=9,
+                agent="tom",
+                kind="billing_credit",
+                amount=Decimal("44.90"),
+                currency="USD",
+                reason=(
+                    "mia-ded-2231 unreachable for 2 h 37 min on 18 November (power feed failure "
+                    "in Miami, confirmed by our monitoring). SLA credit: 10% of the monthly fee "
+                    "of 449.00 USD."
                 ),
             ),
         ),
@@ -317,9 +451,35 @@ STORIES = (
                 minute=5,
                 author="giulia",
                 body=(
-                    "Hi Sophie, thank you: I have confirmed the errors on sdb. A technician of "
-                    "our Amsterdam data center will swap the disk on site; you will hear from "
-                    "them in this conversation."
+                    "Hi Sophie, thank you: I have confirmed the errors on sdb. I am asking our "
+                    "Amsterdam data center technicians when they can swap it on site."
+                ),
+            ),
+            Consult(
+                minute=6,
+                agent="giulia",
+                team="datacenter-ams",
+                question=(
+                    "ams-ded-1187: 312 reallocated sectors on sdb, RAID 1 degraded, hot-swap "
+                    "bays. Can you swap the disk today, and at what time?"
+                ),
+            ),
+            Reply(
+                minute=18,
+                author="sanne",
+                internal=True,
+                body=(
+                    "Yes, we have a spare of that model. I swap sdb at 14:00 CET; the rebuild "
+                    "takes about 3 hours, the server stays online."
+                ),
+            ),
+            Reply(
+                minute=21,
+                author="giulia",
+                body=(
+                    "Our Amsterdam technicians will swap the disk today at 14:00 CET, with the "
+                    "server online. The RAID then rebuilds in about 3 hours; I will confirm "
+                    "when it is complete."
                 ),
             ),
         ),
@@ -430,7 +590,8 @@ def demo_seed(*, now: datetime.datetime) -> Seeded | None:
     with transaction.atomic():
         if Ticket.objects.exists():
             return None
-        support_structure_setup()
+        # The whole set-up, routing rules included: the desk shows their suggestions.
+        support_setup(now=now)
         people = demo_people()
         for story in STORIES:
             story_tell(story=story, people=people, now=now)

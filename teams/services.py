@@ -201,16 +201,24 @@ AGENT_PERMISSIONS = (
     ("teams", "view_workinghours"),
     ("teams", "view_holiday"),
     ("teams", "view_teammembership"),
+    ("escalation", "view_routingrule"),
+    ("escalation", "view_overflowpolicy"),
+    ("escalation", "view_overflowperiod"),
 )
-# Managers also run the structure: teams, their hours, holidays and members, and the SLA
-# policy (a change is saved as a new version, so nobody deletes one). The group holds the
-# agents' permissions too, so that it stands alone for a manager an admin adds by hand.
+# Managers also run the structure: teams, their hours, holidays and members, the SLA policy (a
+# change is saved as a new version, so nobody deletes one), the routing rules and the overflow
+# policy (one row, never added or deleted). The group holds the agents' permissions too, so
+# that it stands alone for a manager an admin adds by hand.
 MANAGER_PERMISSIONS = (
     *AGENT_PERMISSIONS,
     ("teams", "change_team"),
     ("sla", "view_policy"),
     ("sla", "add_policy"),
     ("sla", "change_policy"),
+    ("escalation", "add_routingrule"),
+    ("escalation", "change_routingrule"),
+    ("escalation", "delete_routingrule"),
+    ("escalation", "change_overflowpolicy"),
     *(
         (app, f"{action}_{model}")
         for app, model in (

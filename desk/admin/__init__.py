@@ -4,7 +4,15 @@ them with the admin site."""
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from desk.admin import conversation, mail, people, sla, teams, tickets  # noqa: F401 (registers)
+from desk.admin import (  # noqa: F401 (registers)
+    conversation,
+    escalation,
+    mail,
+    people,
+    sla,
+    teams,
+    tickets,
+)
 
 admin.site.site_header = _("INTROSERV support desk")
 admin.site.site_title = _("INTROSERV support desk")

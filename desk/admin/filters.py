@@ -1,18 +1,28 @@
-"""The queue's filters: the agent's own queue by default, assignee, SLA state."""
+"""The queue's filters: the agent's own queue by default, consultations asked of the agent's
+teams, assignee, SLA state."""
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
-from django.db.models import Exists
+from django.db.models import Exists, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from desk.admin.common import DUE_SOON, running_clocks
+from escalation.models import Consultation
 from teams.models import TeamMembership
 from tickets.models import ACTIVE_STATUSES
 
 
+def asked_of_teams(team_ids) -> QuerySet:
+    """Ids of the tickets that wait on an answer of one of these teams."""
+    return Consultation.objects.filter(state=Consultation.State.OPEN, team_id__in=team_ids).values(
+        "ticket_id"
+    )
+
+
 class QueueFilter(admin.SimpleListFilter):
-    """The default view is the agent's own queue; clearing it shows all they may see."""
+    """The default view is the agent's own queue (their teams' open tickets and those their
+    teams are asked about); clearing it shows all they may see."""
 
     title = _("queue")
     parameter_name = "queue"
@@ -33,7 +43,10 @@ class QueueFilter(admin.SimpleListFilter):
             return queryset
         # Uncorrelated IN, as in tickets_visible_to: hashed once, not a lookup per ticket.
         my_teams = TeamMembership.objects.filter(user_id=request.user.pk).values("team_id")
-        return queryset.filter(team_id__in=my_teams, status__in=ACTIVE_STATUSES)
+        return queryset.filter(
+            Q(team_id__in=my_teams) | Q(pk__in=asked_of_teams(my_teams)),
+            status__in=ACTIVE_STATUSES,
+        )
 
     def choices(self, changelist):
         for lookup, title in self.lookup_choices:
@@ -44,6 +57,23 @@ class QueueFilter(admin.SimpleListFilter):
                 ),
                 "display": title,
             }
+
+
+class ConsultationFilter(admin.SimpleListFilter):
+    """Requests another team asked one of mine about, still waiting for our answer."""
+
+    title = _("consultations")
+    parameter_name = "consulted"
+    ASKED_OF_MY_TEAMS = "mine"
+
+    def lookups(self, request, model_admin):
+        return [(self.ASKED_OF_MY_TEAMS, _("Asked of my teams"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == self.ASKED_OF_MY_TEAMS:
+            my_teams = TeamMembership.objects.filter(user_id=request.user.pk).values("team_id")
+            return queryset.filter(pk__in=asked_of_teams(my_teams))
+        return queryset
 
 
 class AssignedFilter(admin.SimpleListFilter):

@@ -1,36 +1,64 @@
 """The agents' queue and the ticket page: the Django admin as the staff's desk.
 
 Every page asks `tickets.selectors` who may see what, and every write is a use case
-(`usecases.tickets`); the admin only parses, checks the role and renders.
+(`usecases.tickets`, `usecases.escalation`); the admin only parses, checks the role and renders.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import F
-from django.http import Http404, HttpResponseRedirect
+from django.db.models import Exists, F, OuterRef
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ServiceError
+from core.formats import duration_text
 from core.throttle import throttled
 from core.urls import message_id_param
 from desk.admin.common import deadline_badge, is_staff_request
-from desk.admin.filters import AssignedFilter, QueueChangeList, QueueFilter, SlaFilter
-from desk.forms import ReplyForm
+from desk.admin.filters import (
+    AssignedFilter,
+    ConsultationFilter,
+    QueueChangeList,
+    QueueFilter,
+    SlaFilter,
+)
+from desk.forms import (
+    ApprovalRequestForm,
+    ConsultForm,
+    EscalateForm,
+    EstimateForm,
+    ReplyForm,
+)
+from escalation.models import ApprovalKind, ApprovalRequest, Consultation, Reason
+from escalation.selectors import consultations_of, escalations_of
+from sla.policy import Metric
 from sla.services.clocks import clock_due_next
-from teams.models import TeamMembership
+from teams.models import Team, TeamMembership
 from tickets.downloads import attachment_response
-from tickets.models import Channel, Ticket
+from tickets.models import Channel, Message, Status, Ticket
 from tickets.selectors import (
     access_attachment,
     access_ticket,
     thread_page,
     tickets_visible_to,
+)
+from usecases.escalation import (
+    approval_request,
+    suggestion_for,
+    ticket_consult,
+    ticket_escalate,
+    ticket_estimate,
 )
 from usecases.tickets import ticket_assign, ticket_reply, ticket_resolve, ticket_take
 
@@ -39,6 +67,85 @@ OTHER_TICKETS_LIMIT = 10
 
 def signed_in_account(request) -> dict[str, str]:
     return {"account": str(request.user.pk)}
+
+
+def escalation_teams():
+    """The teams a ticket may be passed to or consulted: active, of the tiers (management
+    decides approvals instead), first line first."""
+    return Team.objects.filter(active=True, tier__isnull=False).order_by("tier", "name")
+
+
+@dataclass(frozen=True)
+class TicketAction:
+    """A form of the ticket page: its own URL, form, use case and message once done."""
+
+    form: type[forms.Form]
+    run: Callable
+    title: str
+    submit: str
+    done: str
+
+
+def _escalate(request, ticket, data, now):
+    ticket_escalate(
+        ticket_id=ticket.pk, actor=request.user, team=data["team"], reason=data["reason"], now=now
+    )
+
+
+def _consult(request, ticket, data, now):
+    ticket_consult(
+        ticket_id=ticket.pk, actor=request.user, team=data["team"], note=data["note"], now=now
+    )
+
+
+def _estimate(request, ticket, data, now):
+    ticket_estimate(
+        ticket_id=ticket.pk, actor=request.user, seconds=data["seconds"], note=data["note"], now=now
+    )
+
+
+def _ask_approval(request, ticket, data, now):
+    approval_request(
+        ticket_id=ticket.pk,
+        actor=request.user,
+        kind=data["kind"],
+        reason=data["reason"],
+        amount=data["amount"],
+        currency=data["currency"],
+        now=now,
+    )
+
+
+TICKET_ACTIONS = {
+    "escalate": TicketAction(
+        EscalateForm,
+        _escalate,
+        _("Escalate to another team"),
+        _("Escalate"),
+        _("%(reference)s is passed to %(team)s; the customer has been told which team and why."),
+    ),
+    "consult": TicketAction(
+        ConsultForm,
+        _consult,
+        _("Consult a team (the ticket stays here)"),
+        _("Ask"),
+        _("%(team)s has been asked; they see the ticket and answer with an internal note."),
+    ),
+    "estimate": TicketAction(
+        EstimateForm,
+        _estimate,
+        _("Give an estimate (non-standard request)"),
+        _("Set the estimate"),
+        _("Estimate set: it is the resolution target, and the customer has been told."),
+    ),
+    "approval": TicketAction(
+        ApprovalRequestForm,
+        _ask_approval,
+        _("Ask management for approval"),
+        _("Ask for approval"),
+        _("Management has been asked; the ticket waits on their decision with its clocks paused."),
+    ),
+}
 
 
 @admin.register(Ticket)
@@ -50,11 +157,13 @@ class TicketAdmin(admin.ModelAdmin):
         "team",
         "assignee",
         "status",
+        "waiting_for",
         "next_deadline",
     ]
     list_display_links = ["reference", "subject"]
     list_filter = [
         QueueFilter,
+        ConsultationFilter,
         "team",
         "status",
         "category",
@@ -71,7 +180,7 @@ class TicketAdmin(admin.ModelAdmin):
     # "3 of 100,000" costs a second count of every visible ticket on each page: the queue
     # shows its own count and a "Show all" link instead (bench/lists.py).
     show_full_result_count = False
-    actions = ["take", "assign_to", "resolve"]
+    actions = ["take", "assign_to", "escalate", "resolve"]
 
     class Media:
         css = {"all": ["admin_helpdesk/admin.css"]}
@@ -93,7 +202,13 @@ class TicketAdmin(admin.ModelAdmin):
         return False
 
     def get_queryset(self, request):
-        return tickets_visible_to(request.user)
+        # Two index probes per row of a page, not a query: is a team asked, is it mine.
+        asked = Consultation.objects.filter(ticket_id=OuterRef("pk"), state=Consultation.State.OPEN)
+        my_teams = TeamMembership.objects.filter(user_id=request.user.pk).values("team_id")
+        return tickets_visible_to(request.user).annotate(
+            consultation_open=Exists(asked),
+            asked_of_my_team=Exists(asked.filter(team_id__in=my_teams)),
+        )
 
     def get_ordering(self, request):
         # Read off ticket_next_due_idx: a page of 100 without a subquery per ticket.
@@ -114,6 +229,19 @@ class TicketAdmin(admin.ModelAdmin):
     @admin.display(description=_("next deadline"), ordering=F("next_due_at").asc(nulls_last=True))
     def next_deadline(self, ticket):
         return deadline_badge(ticket.next_due_at, timezone.now())
+
+    @admin.display(description=_("waiting for"))
+    def waiting_for(self, ticket):
+        marks = []
+        if ticket.asked_of_my_team:
+            marks.append(("asked", gettext("Your team's answer")))
+        elif ticket.consultation_open:
+            marks.append(("consultation", gettext("A consultation")))
+        if ticket.status == Status.PENDING_APPROVAL:
+            marks.append(("approval", gettext("Management approval")))
+        if not marks:
+            return "—"
+        return format_html_join(" ", '<span class="hd-mark hd-mark--{}">{}</span>', marks)
 
     # --- Actions: through the services, one ticket at a time, each reported ---
 
@@ -182,6 +310,34 @@ class TicketAdmin(admin.ModelAdmin):
             rows=rows,
         )
 
+    @admin.action(description=_("Escalate…"))
+    def escalate(self, request, queryset):
+        tickets = list(queryset.select_related("team").order_by("pk"))
+        form = EscalateForm(
+            request.POST if request.POST.get("apply") else None, teams=escalation_teams()
+        )
+        if form.is_valid():
+            now = timezone.now()
+            for ticket in tickets:
+                self._apply(
+                    request,
+                    ticket,
+                    ticket_escalate,
+                    gettext("escalated."),
+                    team=form.cleaned_data["team"],
+                    reason=form.cleaned_data["reason"],
+                    now=now,
+                )
+            return None
+        return self._action_page(
+            request,
+            "admin/tickets/ticket/escalate.html",
+            action="escalate",
+            title=gettext("Escalate tickets"),
+            tickets=tickets,
+            form=form,
+        )
+
     @admin.action(description=_("Resolve…"))
     def resolve(self, request, queryset):
         tickets = list(queryset.order_by("pk"))
@@ -235,6 +391,15 @@ class TicketAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.attachment_view),
                 name="tickets_ticket_attachment",
             ),
+            *(
+                path(
+                    f"<int:ticket_id>/{name}/",
+                    self.admin_site.admin_view(self.ticket_action_view),
+                    {"name": name},
+                    name=f"tickets_ticket_{name}",
+                )
+                for name in TICKET_ACTIONS
+            ),
             *super().get_urls(),
         ]
 
@@ -243,6 +408,55 @@ class TicketAdmin(admin.ModelAdmin):
         a 404."""
         attachment = access_attachment(request.user, token=token, ticket_id=ticket_id)
         return attachment_response(attachment)
+
+    def ticket_action_view(self, request, ticket_id, name):
+        """One form of the ticket page, posted to its own URL: done, back to the page with a
+        message; refused (by the form or the use case), the page again with the form's errors
+        and the refusal's 4xx status, nothing changed."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        ticket = access_ticket(request.user, ticket_id)
+        action = TICKET_ACTIONS[name]
+        teams = list(escalation_teams())
+        form = self._action_form(name, ticket, teams, request.POST)
+        status = 400
+        if form.is_valid():
+            try:
+                action.run(request, ticket, form.cleaned_data, timezone.now())
+            except ServiceError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.detail)
+                status = exc.status
+            else:
+                names = {team.slug: team.name for team in teams}
+                done = action.done % {
+                    "reference": ticket.reference,
+                    "team": names.get(form.cleaned_data.get("team"), ""),
+                }
+                self.message_user(request, done, messages.SUCCESS)
+                # Passed to a team the agent is not in, the ticket may have left their sight.
+                if tickets_visible_to(request.user).filter(pk=ticket.pk).exists():
+                    return HttpResponseRedirect(
+                        reverse("admin:tickets_ticket_change", args=[ticket.pk])
+                    )
+                return HttpResponseRedirect(reverse("admin:tickets_ticket_changelist"))
+        response = self.render_ticket_page(
+            request,
+            ticket,
+            ReplyForm(),
+            can_reply=self.has_change_permission(request, ticket),
+            bound={name: form},
+            teams=teams,
+        )
+        response.status_code = status
+        return response
+
+    @staticmethod
+    def _action_form(name, ticket, teams, data=None, initial=None):
+        form_class = TICKET_ACTIONS[name].form
+        kwargs = {"auto_id": f"id_{name}_%s", "initial": initial}
+        if issubclass(form_class, EscalateForm | ConsultForm):
+            kwargs["teams"] = [team for team in teams if team.pk != ticket.team_id]
+        return form_class(data, **kwargs)
 
     # A reply from the ticket page is one knock at the "reply" door, as in the portal and API.
     @method_decorator(throttled("reply", signed_in_account))
@@ -282,7 +496,8 @@ class TicketAdmin(admin.ModelAdmin):
                     return HttpResponseRedirect(request.path)
         return self.render_ticket_page(request, ticket, form, can_reply=can_reply)
 
-    def render_ticket_page(self, request, ticket, form, *, can_reply):
+    def render_ticket_page(self, request, ticket, form, *, can_reply, bound=None, teams=None):
+        now = timezone.now()
         before = message_id_param(request.GET.get("before"))
         thread, older = thread_page(
             ticket.messages.select_related("author").prefetch_related("attachments"),
@@ -297,6 +512,9 @@ class TicketAdmin(admin.ModelAdmin):
             .order_by("-created_at")[: OTHER_TICKETS_LIMIT + 1]
         )
         changelist = reverse("admin:tickets_ticket_changelist")
+        if teams is None:
+            teams = list(escalation_teams())
+        escalation = self._escalation_context(request, ticket, teams, clocks, bound or {}, now)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -309,7 +527,7 @@ class TicketAdmin(admin.ModelAdmin):
             "paged_back": before is not None,
             "clocks": clocks,
             "next_clock": clock_due_next(clocks),
-            "now": timezone.now(),
+            "now": now,
             "other_tickets": others[:OTHER_TICKETS_LIMIT],
             "more_other_tickets": len(others) > OTHER_TICKETS_LIMIT,
             "customer_tickets_url": changelist
@@ -324,5 +542,98 @@ class TicketAdmin(admin.ModelAdmin):
             "can_reply": can_reply,
             "has_view_permission": True,
             "media": self.media + form.media,
+            **escalation,
         }
         return TemplateResponse(request, "admin/tickets/ticket/change_form.html", context)
+
+    def _escalation_context(self, request, ticket, teams, clocks, bound, now):
+        """What the page shows of escalation: the rules' suggestion, who was asked (and
+        whether it is the reader's team), the history, the approvals and the estimate, and
+        the four forms (`bound`: the one just posted, with its errors). A fixed number of
+        queries, whatever the thread's length."""
+        names = {team.slug: team.name for team in teams}
+        my_teams = TeamMembership.objects.filter(
+            user_id=request.user.pk, team_id=OuterRef("team_id")
+        )
+        consultations = list(
+            consultations_of(ticket.pk).select_related("answer").annotate(mine=Exists(my_teams))
+        )
+        approvals = list(
+            ApprovalRequest.objects.filter(ticket_id=ticket.pk)
+            .select_related("requested_by", "decided_by")
+            .order_by("-requested_at", "-id")
+        )
+        first_body = (
+            Message.objects.filter(ticket_id=ticket.pk)
+            .order_by("id")
+            .values_list("body", flat=True)
+            .first()
+        )
+        decision = suggestion_for(ticket=ticket, body=first_body or "", now=now)
+        reason = Reason(decision.reason).label if decision.reason in Reason.values else ""
+        suggestion = None
+        initial = {"escalate": None, "approval": None}
+        if (
+            ticket.is_active
+            and decision.suggested_team in names
+            and decision.suggested_team != ticket.team.slug
+        ):
+            suggestion = {
+                "to": names[decision.suggested_team],
+                "reason": reason,
+                "form": "escalate",
+            }
+            initial["escalate"] = {"team": decision.suggested_team}
+        elif ticket.is_active and decision.approval_kind and not approvals:
+            suggestion = {
+                "to": gettext("Management approval (%(kind)s)")
+                % {"kind": ApprovalKind(decision.approval_kind).label},
+                "reason": reason,
+                "form": "approval",
+            }
+            initial["approval"] = {"kind": decision.approval_kind}
+        approval_pending = any(a.state == ApprovalRequest.State.PENDING for a in approvals)
+        # A closed ticket is passed to nobody; a ticket already waiting on management is not
+        # asked again. A refused form shows whatever the ticket's state, with its reason.
+        offered = [
+            name
+            for name in TICKET_ACTIONS
+            if name in bound
+            or (ticket.status != Status.CLOSED and not (name == "approval" and approval_pending))
+        ]
+        opened = next(iter(bound), None) or (suggestion or {}).get("form")
+        actions = [
+            {
+                "name": name,
+                "title": action.title,
+                "submit": action.submit,
+                "url": reverse(f"admin:tickets_ticket_{name}", args=[ticket.pk]),
+                "open": name == opened,
+                "form": bound[name]
+                if name in bound
+                else self._action_form(name, ticket, teams, initial=initial.get(name)),
+            }
+            for name, action in TICKET_ACTIONS.items()
+            if name in offered
+        ]
+        resolution = next(
+            (
+                clock
+                for clock in clocks
+                if clock.metric == Metric.RESOLUTION and clock.cancelled_at is None
+            ),
+            None,
+        )
+        return {
+            "suggestion": suggestion,
+            "escalations": list(escalations_of(ticket.pk)),
+            "consultations": consultations,
+            "asked_of_me": [
+                c for c in consultations if c.mine and c.state == Consultation.State.OPEN
+            ],
+            "approvals": approvals,
+            "approval_pending": approval_pending,
+            "estimate": duration_text(ticket.estimate_seconds) if ticket.estimate_seconds else "",
+            "estimate_due": resolution.due_at if ticket.estimate_seconds and resolution else None,
+            "actions": actions,
+        }

@@ -6,7 +6,9 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from teams.models import Team
+from teams.services import staff_upsert
 from tests.factories import first_line_team, make_agent, make_customer, make_team
+from usecases.setup import support_setup
 
 T0 = datetime.datetime(2026, 3, 2, 10, 0, tzinfo=datetime.UTC)
 CHANGELIST = "admin:tickets_ticket_changelist"
@@ -47,6 +49,28 @@ def manager(db):
 @pytest.fixture
 def customer(db):
     return make_customer(username="carla")
+
+
+@pytest.fixture
+def teams(db):
+    """The guide's structure with its routing rules and staff permissions, as `setup_support`
+    leaves them."""
+    support_setup(now=T0)
+    return {team.slug: team for team in Team.objects.all()}
+
+
+def staff(username, *teams, manager=False):
+    """A member of staff of the teams (slugs) made as `add_staff` makes one: in the `agents`
+    group, with the `managers` group and its permissions when `manager`."""
+    user, _created = staff_upsert(
+        username=username,
+        password=None,
+        teams=teams,
+        manager=manager,
+        email=f"{username}@example.com",
+        first_name=username.title(),
+    )
+    return user
 
 
 def login(client, user):

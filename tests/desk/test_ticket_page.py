@@ -16,7 +16,8 @@ from sla.services.acknowledgement import acknowledgement_send
 from tests.desk.conftest import T0, change_url, changelist_url, flashed, login
 from tests.factories import make_customer, make_ticket
 from tickets.models import Attachment, Channel, Message, OutboundEmail, Status, Ticket
-from usecases.tickets import ticket_confirm, ticket_reply, ticket_resolve
+from usecases.escalation import approval_request, ticket_consult, ticket_escalate
+from usecases.tickets import ticket_assign, ticket_confirm, ticket_reply, ticket_resolve
 
 pytestmark = pytest.mark.django_db
 
@@ -244,29 +245,44 @@ def _queries(client, url) -> int:
     return len(queries)
 
 
-def test_changelist_queries_do_not_grow_with_rows(client, clock, agent, support):
+def test_changelist_queries_do_not_grow_with_rows(client, clock, agent, support, billing):
     customers = [make_customer() for _ in range(3)]
-    for index in range(10):
-        ticket = make_ticket(customer=customers[index % 3])
-        if index % 2:
-            ticket_reply(
-                ticket_id=ticket.pk, author=agent, body="On it", channel=Channel.WEB, now=T0
-            )
+
+    def open_tickets(count):
+        for index in range(count):
+            ticket = make_ticket(customer=customers[index % 3])
+            if index % 2:
+                ticket_reply(
+                    ticket_id=ticket.pk, author=agent, body="On it", channel=Channel.WEB, now=T0
+                )
+            # Rows waiting on a consultation, on management, or passed to another team.
+            if index % 5 == 0:
+                ticket_consult(ticket_id=ticket.pk, actor=agent, team="billing", note="?", now=T0)
+            elif index % 5 == 1:
+                approval_request(
+                    ticket_id=ticket.pk, actor=agent, kind="special", reason="?", now=T0
+                )
+            elif index % 5 == 2:
+                ticket_assign(ticket_id=ticket.pk, actor=agent, assignee_id=None, now=T0)
+                ticket_escalate(
+                    ticket_id=ticket.pk, actor=agent, team="billing", reason="x", now=T0
+                )
+
+    open_tickets(10)
     login(client, agent)
     ten = _queries(client, changelist_url())
+    ten_all = _queries(client, changelist_url(queue="all"))
 
-    for index in range(90):
-        ticket = make_ticket(customer=customers[index % 3])
-        if index % 2:
-            ticket_reply(
-                ticket_id=ticket.pk, author=agent, body="On it", channel=Channel.WEB, now=T0
-            )
+    open_tickets(90)
     response = client.get(changelist_url())
     assert len(response.context["cl"].result_list) == response.context["cl"].list_per_page  # full
+    assert "hd-mark--consultation" in response.content.decode()
+    assert "hd-mark--approval" in response.content.decode()
     hundred = _queries(client, changelist_url())
 
     assert ten == hundred
-    assert _queries(client, changelist_url(queue="all", o="-7")) == hundred
+    assert _queries(client, changelist_url(queue="all", o="-8")) == hundred
+    assert _queries(client, changelist_url(queue="all")) == ten_all
 
 
 def test_ticket_page_queries_do_not_grow_with_messages(client, clock, agent, customer):

@@ -1,18 +1,20 @@
 """`seed_demo`: on an empty database, a first look at every team, channel and kind of request of
-the support guide; on a database with tickets, nothing."""
+the support guide, escalation included; on a database with tickets, nothing."""
 
 import datetime
 import io
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 
 from accounts.roles import Role, user_role
+from escalation.models import ApprovalRequest, Consultation, Escalation, RoutingRule
 from helpdesk.demo import CUSTOMERS, DEMO_LOGINS, STAFF, STORIES, demo_seed
 from teams.models import Team, TeamMembership
 from tests.factories import make_ticket
-from tickets.models import Channel, Event, Message, Status, Ticket
+from tickets.models import Channel, Event, Message, OutboundEmail, Status, Ticket
 
 User = get_user_model()
 NOW = datetime.datetime(2026, 11, 20, 10, 30, tzinfo=datetime.UTC)
@@ -35,6 +37,9 @@ def snapshot() -> dict:
         "events": Event.objects.count(),
         "memberships": TeamMembership.objects.count(),
         "teams": Team.objects.count(),
+        "escalations": Escalation.objects.count(),
+        "consultations": Consultation.objects.count(),
+        "approvals": ApprovalRequest.objects.count(),
     }
 
 
@@ -86,6 +91,61 @@ def test_seed_demo_opens_tickets_in_every_channel_with_conversations():
     # Everything happened before `now`, the newest a minute ago.
     assert max(Message.objects.values_list("created_at", flat=True)) <= NOW
     assert tickets.order_by("-created_at")[0].created_at == NOW - datetime.timedelta(minutes=1)
+
+
+def test_seed_demo_tells_the_escalation_stories_through_the_use_cases():
+    demo_seed(now=NOW)
+
+    # Set up whole: the guide's routing rules suggest where each request belongs.
+    assert RoutingRule.objects.filter(team__slug="sysadmin").exists()
+    # The slow VPS: L1's checks, then the system administrators, the customer told why.
+    vps = Ticket.objects.get(subject="My VPS is running slowly")
+    assert vps.team.slug == "sysadmin" and vps.assignee.username == "luca"
+    escalation = Escalation.objects.get(ticket=vps)
+    assert (escalation.from_team.slug, escalation.kind, escalation.by.username) == (
+        "support",
+        "agent",
+        "tom",
+    )
+    notice = vps.messages.filter(kind=Message.Kind.SYSTEM, created_at=escalation.at).get()
+    assert "passed to our System administrators team" in notice.body
+    assert "Why: your VPS is waiting on the disks" in notice.body
+    assert OutboundEmail.objects.filter(message=notice, to=vps.customer.email).exists()
+
+    # The disk in Amsterdam: the first line keeps it and asks the data center, who answers.
+    disk = Ticket.objects.get(data_center="ams")
+    assert disk.team.slug == "support"
+    consultation = Consultation.objects.get(ticket=disk)
+    assert (consultation.team.slug, consultation.asked_by.username) == ("datacenter-ams", "giulia")
+    assert (consultation.state, consultation.answered_by.username) == ("answered", "sanne")
+    assert "14:00 CET" in consultation.answer.body
+    assert consultation.answer.kind == Message.Kind.INTERNAL
+
+    # The credit for the outage waits on management, its clocks paused.
+    credit = Ticket.objects.get(subject="Service credit for the outage of 18 November")
+    assert credit.status == Status.PENDING_APPROVAL
+    approval = ApprovalRequest.objects.get(ticket=credit)
+    assert (approval.kind, approval.amount, approval.currency, approval.state) == (
+        "billing_credit",
+        Decimal("44.90"),
+        "USD",
+        "pending",
+    )
+    assert approval.requested_by.username == "tom"
+    assert credit.messages.filter(
+        kind=Message.Kind.SYSTEM, body__contains="a billing credit of 44.90 USD"
+    ).exists()
+
+    # The custom firewall rule set: with the system administrators, who give an estimate,
+    # told to the customer in Italian.
+    firewall = Ticket.objects.get(subject="Regole firewall personalizzate per il VPS")
+    assert firewall.team.slug == "sysadmin" and firewall.estimate_seconds == 2 * 3600
+    assert firewall.messages.filter(
+        kind=Message.Kind.SYSTEM, body__contains="amministratori di sistema"
+    ).exists()
+    assert firewall.messages.filter(
+        kind=Message.Kind.SYSTEM, body__contains="non è standard"
+    ).exists()
 
 
 def test_seed_demo_a_second_time_changes_nothing():
