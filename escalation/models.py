@@ -175,7 +175,7 @@ class Escalation(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        verbose_name=_("by"),
+        verbose_name=_("by whom"),
     )
     rule = models.ForeignKey(
         RoutingRule,
