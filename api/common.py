@@ -30,6 +30,32 @@ class TicketCreateThrottle(RateFromSettings, UserRateThrottle):
     scope = "ticket_create"
 
 
+# The escalation actions, one budget each per user: generous for an agent's day, a stop for a
+# script gone wrong that would flood a team, the managers or a customer's thread with notices.
+class EscalateThrottle(RateFromSettings, UserRateThrottle):
+    scope = "ticket_escalate"
+
+
+class ConsultThrottle(RateFromSettings, UserRateThrottle):
+    scope = "ticket_consult"
+
+
+class EstimateThrottle(RateFromSettings, UserRateThrottle):
+    scope = "ticket_estimate"
+
+
+class ApprovalRequestThrottle(RateFromSettings, UserRateThrottle):
+    scope = "approval_request"
+
+
+class ApprovalDecideThrottle(RateFromSettings, UserRateThrottle):
+    scope = "approval_decide"
+
+
+class ApprovalWithdrawThrottle(RateFromSettings, UserRateThrottle):
+    scope = "approval_withdraw"
+
+
 class BoundedMultiPartParser(MultiPartParser):
     """Refuses a multipart body larger than a full message could be before reading it:
     Django bounds the form fields, not the files."""
@@ -67,6 +93,7 @@ ACTION_ERRORS = {
     403: OpenApiResponse(ErrorOut, description="Not allowed for your role"),
     409: OpenApiResponse(ErrorOut, description="Not possible in the ticket's state"),
 }
+THROTTLED = {429: OpenApiResponse(ErrorOut, description="Too many requests: see Retry-After")}
 JSON_ONLY = [BoundedJSONParser]
 JSON_OR_FILES = [BoundedJSONParser, BoundedMultiPartParser]
 

@@ -281,6 +281,13 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "ticket_create": env.str("API_TICKET_CREATE_RATE", default="30/hour"),
         "auth_token": env.str("API_TOKEN_RATE", default="10/minute"),
+        # Per user and action; an agent rarely needs more than a few an hour.
+        "ticket_escalate": env.str("API_ESCALATE_RATE", default="300/hour"),
+        "ticket_consult": env.str("API_CONSULT_RATE", default="300/hour"),
+        "ticket_estimate": env.str("API_ESTIMATE_RATE", default="300/hour"),
+        "approval_request": env.str("API_APPROVAL_REQUEST_RATE", default="300/hour"),
+        "approval_decide": env.str("API_APPROVAL_DECIDE_RATE", default="600/hour"),
+        "approval_withdraw": env.str("API_APPROVAL_WITHDRAW_RATE", default="300/hour"),
     },
     # Client address = REMOTE_ADDR unless told how many proxies add X-Forwarded-For; trusting
     # the header blindly would let anyone pick a fresh address per request.
@@ -293,6 +300,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Teams, messages and approvals each have a `kind`: name the approvals' enum for clients.
+    "ENUM_NAME_OVERRIDES": {"ApprovalKindEnum": "escalation.models.ApprovalKind"},
     # Swagger UI's JS/CSS come from drf-spectacular-sidecar through our static files, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
