@@ -84,6 +84,15 @@ def credit(**fields):
     )
 
 
+# A valid request of each action on a ticket.
+ACTIONS = {
+    "escalate": {"team": "sysadmin", "reason": REASON},
+    "consult": {"team": "datacenter-ams", "note": "Is the fan failing?"},
+    "estimate": {"seconds": 3600, "note": "A day of work."},
+    "approvals": credit(),
+}
+
+
 def thread_of(api, user, ticket) -> list[dict]:
     return api(user).get(f"/api/v1/tickets/{ticket.pk}/messages/?page_size=100").json()["results"]
 
@@ -164,6 +173,27 @@ def test_a_closed_ticket_is_not_escalated(api, agent, customer_a, ticket_a, unch
     assert unchanged(ticket_a) == before
 
 
+@pytest.mark.parametrize(
+    ("name", "status", "code"),
+    [
+        ("consult", 400, "ticket_closed"),
+        ("estimate", 409, "already_resolved"),
+        ("approvals", 409, "already_resolved"),
+    ],
+)
+def test_a_closed_ticket_is_not_consulted_estimated_or_sent_for_approval(
+    api, agent, customer_a, ticket_a, unchanged, name, status, code
+):
+    use_cases.ticket_resolve(ticket_id=ticket_a.pk, actor=agent, summary="Done.", now=MONDAY_10)
+    use_cases.ticket_confirm(ticket_id=ticket_a.pk, customer=customer_a, now=MONDAY_10)
+    before = unchanged(ticket_a)
+
+    response = act(api, agent, ticket_a, name, ACTIONS[name])
+
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert unchanged(ticket_a) == before
+
+
 def test_a_body_that_is_not_an_object_is_refused(api, agent, ticket_a, unchanged):
     before = unchanged(ticket_a)
     for name in ("escalate", "consult", "estimate", "approvals"):
@@ -179,13 +209,6 @@ def test_a_body_that_is_not_an_object_is_refused(api, agent, ticket_a, unchanged
 
 
 # --- Who may ------------------------------------------------------------------------------
-
-ACTIONS = {
-    "escalate": {"team": "sysadmin", "reason": REASON},
-    "consult": {"team": "datacenter-ams", "note": "Is the fan failing?"},
-    "estimate": {"seconds": 3600, "note": "A day of work."},
-    "approvals": credit(),
-}
 
 
 @pytest.mark.parametrize("name", ACTIONS)
@@ -688,22 +711,25 @@ def cost_of(api, name, *, agent, manager, customer) -> list[int]:
             ticket_id=ticket.pk, author=agent, body="Looking.", channel="web", now=timezone.now()
         )
         thread_grown(ticket, agent=agent, customer=customer, messages=messages)
+        action = action_ready(api, name, ticket, agent=agent, manager=manager)
         with CaptureQueriesContext(connection) as queries:
-            response = run_action(api, name, ticket, agent=agent, manager=manager)
+            response = action()
         assert response.status_code in (200, 201), response.json()
         counts.append(len(queries))
     return counts
 
 
-def run_action(api, name, ticket, *, agent, manager):
+def action_ready(api, name, ticket, *, agent, manager):
+    """The request of the action `name` on the ticket, with what it needs already there (an
+    approval request to decide or withdraw)."""
     if name in ACTIONS:
-        return act(api, agent, ticket, name, ACTIONS[name])
+        return lambda: act(api, agent, ticket, name, ACTIONS[name])
     approval = escalation_use_cases.approval_request(
         ticket_id=ticket.pk, actor=agent, kind="special", reason="A rack", now=timezone.now()
     )
     if name == "decide":
-        return decide(api, manager, approval.pk)
-    return post(api, agent, f"approvals/{approval.pk}/withdraw/")
+        return lambda: decide(api, manager, approval.pk)
+    return lambda: post(api, agent, f"approvals/{approval.pk}/withdraw/")
 
 
 @pytest.mark.parametrize("name", [*ACTIONS, "decide", "withdraw"])
