@@ -61,6 +61,31 @@ class ReplyThrottle(DoorThrottle):
     door = "reply"
 
 
+# Escalation's actions, one door each, counted per person.
+class EscalateThrottle(DoorThrottle):
+    door = "escalate"
+
+
+class ConsultThrottle(DoorThrottle):
+    door = "consult"
+
+
+class EstimateThrottle(DoorThrottle):
+    door = "estimate"
+
+
+class ApprovalRequestThrottle(DoorThrottle):
+    door = "approval_request"
+
+
+class ApprovalDecideThrottle(DoorThrottle):
+    door = "approval_decide"
+
+
+class ApprovalWithdrawThrottle(DoorThrottle):
+    door = "approval_withdraw"
+
+
 class BoundedMultiPartParser(MultiPartParser):
     """Refuses a multipart body larger than a full message could be before reading it:
     Django bounds the form fields, not the files."""
@@ -98,6 +123,7 @@ ACTION_ERRORS = {
     403: OpenApiResponse(ErrorOut, description="Not allowed for your role"),
     409: OpenApiResponse(ErrorOut, description="Not possible in the ticket's state"),
 }
+THROTTLED = {429: OpenApiResponse(ErrorOut, description="Too many requests: see Retry-After")}
 JSON_ONLY = [BoundedJSONParser]
 JSON_OR_FILES = [BoundedJSONParser, BoundedMultiPartParser]
 

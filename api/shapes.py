@@ -1,10 +1,12 @@
-"""The public shapes of API.md: a ticket with its promises, a team with its hours. Rendered the
-same by the REST API and the live chat's frames; a message's shape is `tickets.rendering`'s."""
+"""The public shapes of API.md: a ticket with its promises, a team with its hours, a consultation
+and an approval request. Rendered the same by the REST API and the live chat's frames; a
+message's shape is `tickets.rendering`'s."""
 
-from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema_serializer
+from django.db.models import OuterRef, QuerySet, Subquery
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from escalation.models import ApprovalRequest, Consultation
 from sla.models import Clock
 from sla.policy import Metric
 from teams.models import Team
@@ -17,6 +19,13 @@ class TeamBriefOut(serializers.Serializer):
     slug = serializers.SlugField()
     name = serializers.CharField()
     tier = serializers.IntegerField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="TicketRef")
+class TicketRefOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    subject = serializers.CharField()
 
 
 @extend_schema_serializer(component_name="Clock")
@@ -42,6 +51,19 @@ class SlaOut(serializers.Serializer):
 # The plain relation: a ticket just opened carries its clocks already (`ticket_open`), and
 # prefetching it again then costs nothing.
 CLOCKS = "clocks"
+# The id of the approval request the ticket waits for, as `tickets_rendered` annotates it.
+PENDING_APPROVAL = "pending_approval_id"
+
+
+def pending_approval_of(ticket: Ticket) -> int | None:
+    """The annotation when the ticket has it (lists, a ticket just opened), else one query."""
+    if hasattr(ticket, PENDING_APPROVAL):
+        return getattr(ticket, PENDING_APPROVAL)
+    return (
+        ApprovalRequest.objects.filter(ticket_id=ticket.pk, state=ApprovalRequest.State.PENDING)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def sla_of(ticket: Ticket) -> dict[str, Clock | None]:
@@ -62,6 +84,16 @@ class TicketOut(serializers.ModelSerializer):
     customer = PersonOut()
     # Bound once per list, not a new serializer per ticket (a quarter of a page's time).
     sla = SlaOut(source="*", read_only=True)
+    estimate_seconds = serializers.IntegerField(
+        allow_null=True,
+        read_only=True,
+        help_text="The estimate an agent gave for a non-standard request (its resolution "
+        "target, in the owning team's working time); null without one.",
+    )
+    pending_approval = serializers.SerializerMethodField(
+        help_text="The id of the approval request that management has still to decide "
+        "(`/api/v1/approvals/`); null when none waits."
+    )
 
     class Meta:
         model = Ticket
@@ -81,8 +113,14 @@ class TicketOut(serializers.ModelSerializer):
             "updated_at",
             "last_activity_at",
             "sla",
+            "estimate_seconds",
+            "pending_approval",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_pending_approval(self, ticket: Ticket) -> int | None:
+        return pending_approval_of(ticket)
 
 
 @extend_schema_serializer(component_name="Hours")
@@ -120,4 +158,75 @@ class TokenOut(serializers.Serializer):
 
 def tickets_rendered(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
     """Everything TicketOut reads, in a fixed number of queries whatever the page size."""
-    return tickets.select_related("team", "customer", "assignee").prefetch_related(CLOCKS)
+    # At most one pending request per ticket (a constraint), found by its partial index.
+    pending = ApprovalRequest.objects.filter(
+        ticket_id=OuterRef("pk"), state=ApprovalRequest.State.PENDING
+    ).values("pk")[:1]
+    return (
+        tickets.select_related("team", "customer", "assignee")
+        .prefetch_related(CLOCKS)
+        .annotate(**{PENDING_APPROVAL: Subquery(pending)})
+    )
+
+
+@extend_schema_serializer(component_name="Consultation")
+class ConsultationOut(serializers.ModelSerializer):
+    """A team asked for help on a ticket it does not own; staff only."""
+
+    ticket = TicketRefOut()
+    team = TeamBriefOut()
+    asked_by = PersonOut()
+    answered_by = PersonOut(allow_null=True)
+
+    class Meta:
+        model = Consultation
+        fields = [
+            "id",
+            "ticket",
+            "team",
+            "note",
+            "state",
+            "asked_by",
+            "asked_at",
+            "answered_by",
+            "answered_at",
+        ]
+        read_only_fields = fields
+
+
+@extend_schema_serializer(component_name="Approval")
+class ApprovalOut(serializers.ModelSerializer):
+    """What management is asked to approve, and what it decided."""
+
+    ticket = TicketRefOut()
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text='A decimal as a string ("25.00"); null when no money is involved.',
+    )
+    requested_by = PersonOut()
+    decided_by = PersonOut(allow_null=True, help_text="Null while pending, and when withdrawn.")
+
+    class Meta:
+        model = ApprovalRequest
+        fields = [
+            "id",
+            "ticket",
+            "kind",
+            "amount",
+            "currency",
+            "reason",
+            "state",
+            "requested_by",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "note",
+        ]
+        read_only_fields = fields
+
+
+def approvals_rendered(approvals: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalRequest]:
+    """Everything ApprovalOut reads, in one query whatever the page size."""
+    return approvals.select_related("ticket", "requested_by", "decided_by")

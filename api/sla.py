@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.roles import oversees_everything
 from api.common import ErrorOut, Pages, valid
+from api.shapes import TicketRefOut
 from sla import selectors
 from sla.models import Breach, Clock
 from teams.models import Team
@@ -76,13 +77,6 @@ class SummaryIn(WindowIn):
 
 
 # --- Output ----------------------------------------------------------------------------------
-
-
-@extend_schema_serializer(component_name="TicketRef")
-class TicketRefOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    reference = serializers.CharField()
-    subject = serializers.CharField()
 
 
 @extend_schema_serializer(component_name="TeamRef")

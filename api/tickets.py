@@ -1,7 +1,9 @@
 """`/api/v1/tickets/`: open, list, read and reply to tickets, and the agents' and customers'
-actions on them. Input serializers (`...In`) only validate what the caller sent; the shapes
-(`api.shapes`) only render. Who may see a ticket is asked of `tickets.selectors`; every write
-is a use case (`usecases.tickets`), with `now` read once here.
+actions on them, escalation's included (escalate, consult, estimate, ask for an approval).
+Input serializers (`...In`) only validate the types of what the caller sent; the use cases
+decide the rest. The shapes (`api.shapes`) only render. Who may see a ticket is asked of
+`tickets.selectors`; every write is a use case (`usecases.tickets`, `usecases.escalation`),
+with `now` read once here.
 """
 
 from django.contrib.auth import get_user_model
@@ -9,7 +11,12 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, prefetch_related_obj
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -22,19 +29,33 @@ from api.common import (
     ID_MAX,
     JSON_ONLY,
     JSON_OR_FILES,
+    THROTTLED,
+    ApprovalRequestThrottle,
+    ConsultThrottle,
     ErrorOut,
+    EscalateThrottle,
+    EstimateThrottle,
     Pages,
     ReplyThrottle,
     TicketCreateThrottle,
     files_field,
     valid,
 )
-from api.shapes import CLOCKS, TicketOut, tickets_rendered
+from api.shapes import (
+    CLOCKS,
+    PENDING_APPROVAL,
+    ApprovalOut,
+    ConsultationOut,
+    TicketOut,
+    tickets_rendered,
+)
+from escalation.models import ApprovalKind
 from sla.models import Clock
 from teams.models import Team
 from tickets.models import Category, Channel, Priority, Status, Ticket
 from tickets.rendering import MessageOut
 from tickets.selectors import access_ticket, thread_visible_to, tickets_visible_to
+from usecases import escalation as escalation_use_cases
 from usecases import tickets as use_cases
 
 User = get_user_model()
@@ -104,6 +125,81 @@ class ConfirmIn(serializers.Serializer):
     """No fields; a body, when sent, must still be a JSON object."""
 
 
+TEAM_SLUG_MAX = Team._meta.get_field("slug").max_length
+
+
+@extend_schema_serializer(component_name="Escalate")
+class EscalateIn(serializers.Serializer):
+    team = serializers.CharField(
+        max_length=TEAM_SLUG_MAX,
+        help_text="The slug of the team that takes the request over (`/api/v1/teams/`).",
+    )
+    reason = serializers.CharField(
+        max_length=BODY_MAX_CHARS,
+        allow_blank=True,
+        help_text="Why, in plain words: the customer reads it in the notice. Required.",
+    )
+
+
+@extend_schema_serializer(component_name="Consult")
+class ConsultIn(serializers.Serializer):
+    team = serializers.CharField(
+        max_length=TEAM_SLUG_MAX, help_text="The slug of the team asked for help."
+    )
+    note = serializers.CharField(
+        max_length=BODY_MAX_CHARS,
+        allow_blank=True,
+        help_text="What you ask the team (an internal note; the customer never sees it).",
+    )
+
+
+@extend_schema_serializer(component_name="Estimate")
+class EstimateIn(serializers.Serializer):
+    seconds = serializers.IntegerField(
+        help_text="The resolution target, in the owning team's working time: from 60 seconds "
+        "to 90 days."
+    )
+    note = serializers.CharField(
+        max_length=BODY_MAX_CHARS,
+        allow_blank=True,
+        required=False,
+        default="",
+        help_text="Told to the customer with the estimate, e.g. what the work involves.",
+    )
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": r"^\d+(\.\d{1,2})?$", "nullable": True}
+)
+class AmountField(serializers.CharField):
+    """A decimal, as a string or a JSON number; the use case decides its bounds."""
+
+
+@extend_schema_serializer(component_name="ApprovalCreate")
+class ApprovalCreateIn(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ApprovalKind.choices)
+    reason = serializers.CharField(
+        max_length=BODY_MAX_CHARS,
+        allow_blank=True,
+        help_text="Why management should approve it. Required.",
+    )
+    amount = AmountField(
+        max_length=32,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Where money is involved (required for a billing credit): more than 0, at "
+        'most two decimals, e.g. "25.00".',
+    )
+    currency = serializers.CharField(
+        max_length=8,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Three letters (ISO 4217) with an amount; the helpdesk's own when omitted.",
+    )
+
+
 class TicketFilterIn(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     team = serializers.SlugField(required=False, help_text="Team slug.")
@@ -163,13 +259,18 @@ class TicketViewSet(viewsets.GenericViewSet):
     parser_classes = JSON_OR_FILES
     lookup_value_regex = r"\d+"
 
+    THROTTLES = {
+        "create": TicketCreateThrottle,
+        "escalate": EscalateThrottle,
+        "consult": ConsultThrottle,
+        "estimate": EstimateThrottle,
+        "approvals": ApprovalRequestThrottle,
+        "messages": ReplyThrottle,
+    }
+
     def get_throttles(self):
-        # The doors of core.throttle, shared with the portal and the desk; reading is free.
-        if self.action == "create":
-            return [TicketCreateThrottle()]
-        if self.action == "messages":
-            return [ReplyThrottle()]
-        return super().get_throttles()
+        throttle = self.THROTTLES.get(self.action)
+        return [throttle()] if throttle else super().get_throttles()
 
     def _render(self, ticket: Ticket) -> dict:
         prefetch_related_objects([ticket], CLOCKS)
@@ -208,6 +309,7 @@ class TicketViewSet(viewsets.GenericViewSet):
             attachments=data["attachments"],
         )
         location = reverse("api:ticket-detail", args=[ticket.pk])
+        setattr(ticket, PENDING_APPROVAL, None)  # just opened: nothing asked of management yet
         return Response(
             self._render(ticket), status=status.HTTP_201_CREATED, headers={"Location": location}
         )
@@ -295,3 +397,128 @@ class TicketViewSet(viewsets.GenericViewSet):
             ticket_id=ticket.pk, customer=request.user, now=timezone.now()
         )
         return Response(self._render(ticket))
+
+    @extend_schema(
+        request=EscalateIn,
+        responses={
+            200: TicketOut,
+            400: OpenApiResponse(
+                ErrorOut,
+                description="Invalid input, no reason, an unknown or inactive team, management "
+                "(ask for an approval instead), the team that owns it already, a closed ticket",
+            ),
+            401: ERRORS[401],
+            403: OpenApiResponse(ErrorOut, description="Customers may not escalate"),
+            404: ERRORS[404],
+            **THROTTLED,
+        },
+    )
+    @action(detail=True, methods=["post"], parser_classes=JSON_ONLY)
+    def escalate(self, request, pk=None):
+        """Pass the request to another team: the customer is told, in the same thread and by
+        email, which team, why (the reason given) and, when that team is not at work, when it
+        starts; the clocks move to that team's calendar with the time already spent kept."""
+        ticket = access_ticket(request.user, pk)
+        data = valid(EscalateIn, request.data)
+        ticket = escalation_use_cases.ticket_escalate(
+            ticket_id=ticket.pk,
+            actor=request.user,
+            team=data["team"],
+            reason=data["reason"],
+            now=timezone.now(),
+        )
+        return Response(self._render(ticket))
+
+    @extend_schema(
+        request=ConsultIn,
+        responses={
+            201: ConsultationOut,
+            400: OpenApiResponse(
+                ErrorOut,
+                description="Invalid input, no note, an unknown or inactive team, management, "
+                "the team that owns it, a closed ticket",
+            ),
+            401: ERRORS[401],
+            403: OpenApiResponse(ErrorOut, description="Customers may not consult"),
+            404: ERRORS[404],
+            409: OpenApiResponse(ErrorOut, description="That team is already asked (open)"),
+            **THROTTLED,
+        },
+    )
+    @action(detail=True, methods=["post"], parser_classes=JSON_ONLY)
+    def consult(self, request, pk=None):
+        """Ask another team for help without moving the request: it sees the ticket and
+        answers with an internal note; the clocks stay; the customer sees nothing of it."""
+        ticket = access_ticket(request.user, pk)
+        data = valid(ConsultIn, request.data)
+        consultation = escalation_use_cases.ticket_consult(
+            ticket_id=ticket.pk,
+            actor=request.user,
+            team=data["team"],
+            note=data["note"],
+            now=timezone.now(),
+        )
+        return Response(ConsultationOut(consultation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=EstimateIn,
+        responses={
+            200: TicketOut,
+            400: OpenApiResponse(ErrorOut, description="Invalid input, seconds out of bounds"),
+            401: ERRORS[401],
+            403: OpenApiResponse(ErrorOut, description="Customers may not give estimates"),
+            404: ERRORS[404],
+            409: OpenApiResponse(ErrorOut, description="The ticket is resolved or closed"),
+            **THROTTLED,
+        },
+    )
+    @action(detail=True, methods=["post"], parser_classes=JSON_ONLY)
+    def estimate(self, request, pk=None):
+        """Give a non-standard request its estimate: it becomes the resolution target on the
+        owning team's calendar, and the customer is told by when to expect it."""
+        ticket = access_ticket(request.user, pk)
+        data = valid(EstimateIn, request.data)
+        ticket = escalation_use_cases.ticket_estimate(
+            ticket_id=ticket.pk,
+            actor=request.user,
+            seconds=data["seconds"],
+            note=data["note"],
+            now=timezone.now(),
+        )
+        return Response(self._render(ticket))
+
+    @extend_schema(
+        request=ApprovalCreateIn,
+        responses={
+            201: ApprovalOut,
+            400: OpenApiResponse(
+                ErrorOut,
+                description="Invalid input, no reason, a missing or bad amount or currency",
+            ),
+            401: ERRORS[401],
+            403: OpenApiResponse(ErrorOut, description="Customers may not ask for approvals"),
+            404: ERRORS[404],
+            409: OpenApiResponse(
+                ErrorOut,
+                description="The ticket is resolved or closed, or already waits for a decision",
+            ),
+            **THROTTLED,
+        },
+    )
+    @action(detail=True, methods=["post"], parser_classes=JSON_ONLY)
+    def approvals(self, request, pk=None):
+        """Ask management to approve a billing credit, an account exception or a special
+        request: the ticket waits in `pending_approval` (clocks paused), managers are told,
+        and so is the customer."""
+        ticket = access_ticket(request.user, pk)
+        data = valid(ApprovalCreateIn, request.data)
+        approval = escalation_use_cases.approval_request(
+            ticket_id=ticket.pk,
+            actor=request.user,
+            kind=data["kind"],
+            reason=data["reason"],
+            amount=data["amount"],
+            currency=data["currency"],
+            now=timezone.now(),
+        )
+        return Response(ApprovalOut(approval).data, status=status.HTTP_201_CREATED)

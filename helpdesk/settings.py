@@ -308,6 +308,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Teams, messages and approvals each have a `kind`: name the approvals' enum for clients.
+    "ENUM_NAME_OVERRIDES": {"ApprovalKindEnum": "escalation.models.ApprovalKind"},
     # Swagger UI's JS/CSS come from drf-spectacular-sidecar through our static files, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -353,6 +355,14 @@ DOOR_LIMITS = {
         "account": env.str("RATE_MAIL_SENDER", default="60/h"),
     },
     "chat_frame": {"account": env.str("RATE_CHAT_ACCOUNT", default="1200/10m")},
+    # Escalation's actions, one budget each per person: generous for an agent's day, a stop
+    # for a script gone wrong that would flood a team, the managers or a thread with notices.
+    "escalate": {"account": env.str("RATE_ESCALATE_ACCOUNT", default="300/h")},
+    "consult": {"account": env.str("RATE_CONSULT_ACCOUNT", default="300/h")},
+    "estimate": {"account": env.str("RATE_ESTIMATE_ACCOUNT", default="300/h")},
+    "approval_request": {"account": env.str("RATE_APPROVAL_REQUEST_ACCOUNT", default="300/h")},
+    "approval_decide": {"account": env.str("RATE_APPROVAL_DECIDE_ACCOUNT", default="600/h")},
+    "approval_withdraw": {"account": env.str("RATE_APPROVAL_WITHDRAW_ACCOUNT", default="300/h")},
 }
 
 # --- Security -------------------------------------------------------------------------------

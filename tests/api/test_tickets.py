@@ -80,6 +80,8 @@ def test_a_customer_opens_a_ticket_for_themselves(api, customer_a, clock):
                 "paused": False,
             },
         },
+        "estimate_seconds": None,
+        "pending_approval": None,
     }
     assert ticket.customer == customer_a
     first = ticket.messages.get()
