@@ -66,7 +66,7 @@ class WithdrawIn(serializers.Serializer):
 def approvals_filtered(filters: dict):
     state = filters.get("state")
     if state == ApprovalRequest.State.PENDING:
-        return approvals_pending()
+        return approvals_rendered(approvals_pending())
     approvals = ApprovalRequest.objects.order_by("-requested_at", "-id")
     if state:
         approvals = approvals.filter(state=state)

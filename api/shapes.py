@@ -198,7 +198,12 @@ class ConsultationOut(serializers.ModelSerializer):
 class ApprovalOut(serializers.ModelSerializer):
     """What management is asked to approve, and what it decided."""
 
-    ticket = TicketRefOut()
+    ticket = TicketRefOut(
+        allow_null=True, help_text="Null for a credit covering the customers of an incident."
+    )
+    incident = serializers.SerializerMethodField(
+        help_text="The incident whose customers a credit covers; null for a ticket's request."
+    )
     amount = serializers.DecimalField(
         max_digits=12,
         decimal_places=2,
@@ -213,6 +218,7 @@ class ApprovalOut(serializers.ModelSerializer):
         fields = [
             "id",
             "ticket",
+            "incident",
             "kind",
             "amount",
             "currency",
@@ -226,7 +232,13 @@ class ApprovalOut(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def get_incident(self, approval: ApprovalRequest) -> int | None:
+        if approval.ticket_id is not None:
+            return None
+        credit = getattr(approval, "incident_credit", None)
+        return credit.incident_id if credit is not None else None
+
 
 def approvals_rendered(approvals: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalRequest]:
     """Everything ApprovalOut reads, in one query whatever the page size."""
-    return approvals.select_related("ticket", "requested_by", "decided_by")
+    return approvals.select_related("ticket", "requested_by", "decided_by", "incident_credit")

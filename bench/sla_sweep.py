@@ -9,7 +9,7 @@ sweep leaves behind: a Breach for every breached clock with its managers told, e
 status update reminded, an acknowledgement email sent for every ticket. Each round then makes
 `--due` running clocks of open tickets due in the last minute (resolutions and status updates,
 so the sweep posts delay notices, alerts managers and reminds owners, as it would) and runs the
-sweep task function (`sla.tasks.sweep`, in this process, no worker) until nothing is left.
+sweep task function (`jobs.tasks.sweep`, in this process, no worker) until nothing is left.
 
 Printed per size and round: the time to sweep the due clocks (every call until none is left),
 each step's share, the SQL statements, the plan of the due-clock read (EXPLAIN ANALYZE: the
@@ -71,7 +71,7 @@ UPDATE tickets_outboundemail SET state = 'sent', sent_at = %(now)s
 WHERE state IN ('pending', 'sending');
 """
 
-# The steps of `sla.tasks.sweep`, timed by wrapping the module attributes it calls.
+# The steps of `jobs.tasks.sweep`, timed by wrapping the module attributes it calls.
 STEPS = [
     ("sla.services.acknowledgement", "acknowledgements_missing"),
     ("sla.services.acknowledgement", "acknowledgement_send"),
@@ -184,7 +184,7 @@ def sweep_round(ids: list[int], timer: StepTimer) -> dict:
     from django.db import connection
     from django.utils import timezone
 
-    from sla import tasks
+    from jobs import tasks
     from sla.models import Breach, Clock
 
     now = make_due(ids)

@@ -282,7 +282,15 @@ class ApprovalRequest(models.Model):
         REJECTED = "rejected", _("Rejected")
         WITHDRAWN = "withdrawn", _("Withdrawn")
 
-    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="approvals")
+    # Empty for a credit covering the customers of an outage (incidents.Credit): one decision,
+    # told in each of their threads.
+    ticket = models.ForeignKey(
+        "tickets.Ticket",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="approvals",
+    )
     kind = models.CharField(_("kind"), max_length=20, choices=ApprovalKind.choices)
     amount = models.DecimalField(
         _("amount"), max_digits=12, decimal_places=2, null=True, blank=True
@@ -330,6 +338,10 @@ class ApprovalRequest(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind="billing_credit") | Q(amount__isnull=False),
                 name="approval_credit_has_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(ticket__isnull=False) | Q(kind="billing_credit"),
+                name="approval_without_ticket_is_a_credit",
             ),
             models.CheckConstraint(
                 condition=Q(state__in=["pending", "withdrawn"], decided_by__isnull=True)

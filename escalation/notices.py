@@ -10,28 +10,12 @@ from decimal import Decimal
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
+from core.formats import moment_text
 from escalation.models import REASON_EXPLAINED, ApprovalKind, ApprovalRequest
 from teams import calendar
 from teams.models import Team
 from teams.selectors import team_calendar, team_hours_text, team_public_name
 from tickets.models import Ticket
-
-# Languages that write the names of days and months in lower case inside a sentence ("lunedì 9
-# marzo"), where Django's catalog gives them capitalised for headings.
-LOWER_CASE_DATES = frozenset({"it"})
-
-
-def moment_text(moment: datetime.datetime, zone: zoneinfo.ZoneInfo) -> str:
-    """ "Monday 8 December at 08:00 (Europe/Rome time)", in the active language."""
-    local = moment.astimezone(zone)
-    day = formats.date_format(local, "l j F")
-    if translation.get_language() in LOWER_CASE_DATES:
-        day = day.lower()
-    return _("%(day)s at %(time)s (%(zone)s time)") % {
-        "day": day,
-        "time": local.strftime("%H:%M"),
-        "zone": zone.key,
-    }
 
 
 def team_starts_text(team: Team, *, now: datetime.datetime, zone: zoneinfo.ZoneInfo) -> str:

@@ -3,12 +3,12 @@ the first line's load, pending approvals, a ticket's escalations and consultatio
 
 import datetime
 import logging
-import uuid
 from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db.models import Count, Min, QuerySet
 
+from core.versioned import Versioned
 from escalation import routing
 from escalation.models import (
     ApprovalRequest,
@@ -61,11 +61,10 @@ def overflowing_now() -> bool:
 
 
 # What every new request is routed with: read from the database once per process and kept until
-# a rule, a team or its hours change (`escalation.signals` bumps the version in the shared
-# cache), so that opening a ticket costs one cache read for routing, not five queries.
+# a rule, a team or its hours change (`escalation.signals`), so that opening a ticket costs one
+# cache read for routing, not five queries.
 ROUTING_VERSION_KEY = "routing:version"
 OVERFLOWING_KEY = "routing:overflowing"
-_inputs: dict = {"version": None, "rules": (), "teams": {}}
 
 
 @dataclass(frozen=True)
@@ -75,30 +74,31 @@ class RoutingInputs:
     overflowing: bool
 
 
+routing_rules_and_teams = Versioned(
+    ROUTING_VERSION_KEY, lambda: (tuple(rules_active()), teams_facts())
+)
+
+
 def routing_inputs() -> RoutingInputs:
-    """The cached inputs; read from the database when the shared cache cannot say whether they
-    are current (Redis down): a request is never refused for want of a cache."""
+    rules, teams = routing_rules_and_teams.get()
+    return RoutingInputs(rules=rules, teams=teams, overflowing=overflowing())
+
+
+def overflowing() -> bool:
+    """The overflow's state as the last measure shared it; the database when the cache has
+    none (expired, or Redis down)."""
     try:
-        found = cache.get_many([ROUTING_VERSION_KEY, OVERFLOWING_KEY])
-        version = found.get(ROUTING_VERSION_KEY)
-        if version is None:
-            version = uuid.uuid4().hex
-            # Another process may have set it meanwhile: theirs wins, ours reads it next time.
-            cache.add(ROUTING_VERSION_KEY, version, timeout=None)
-    except Exception:  # the cache's connection errors, whatever its backend
-        log.warning("routing inputs read without the cache", exc_info=True)
-        return RoutingInputs(
-            rules=tuple(rules_active()), teams=teams_facts(), overflowing=overflowing_now()
-        )
-    if _inputs["version"] != version:
-        _inputs.update(version=version, rules=tuple(rules_active()), teams=teams_facts())
-    overflowing = found.get(OVERFLOWING_KEY)
-    if overflowing is None:
-        overflowing = overflowing_now()
-        cache.set(OVERFLOWING_KEY, overflowing, timeout=OVERFLOW_FLAG_SECONDS)
-    return RoutingInputs(
-        rules=_inputs["rules"], teams=_inputs["teams"], overflowing=bool(overflowing)
-    )
+        shared = cache.get(OVERFLOWING_KEY)
+    except Exception:  # the cache's connection errors
+        log.warning("overflow state read without the cache", exc_info=True)
+        return overflowing_now()
+    if shared is None:
+        shared = overflowing_now()
+        try:
+            cache.set(OVERFLOWING_KEY, shared, timeout=OVERFLOW_FLAG_SECONDS)
+        except Exception:  # shared next time
+            log.warning("could not share the overflow state", exc_info=True)
+    return bool(shared)
 
 
 # The flag is set by every overflow measure (each sweep); this only bounds how long a flag

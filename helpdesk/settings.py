@@ -48,10 +48,12 @@ INSTALLED_APPS = [
     "sla",
     "chat",
     "escalation",
+    "incidents",
     "portal",
     "desk",
     "live",
     "mailin",
+    "jobs",
     "helpdesk",
 ]
 
@@ -183,6 +185,7 @@ CELERY_TASK_ROUTES = {
     "sla.sweep": {"queue": CELERY_SWEEP_QUEUE},
     "chat.fallback_sweep": {"queue": CELERY_SWEEP_QUEUE},
     "escalation.overflow_measure": {"queue": CELERY_SWEEP_QUEUE},
+    "incidents.watch": {"queue": CELERY_SWEEP_QUEUE},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The SLA sweep: breaches known within seconds (peers sweep every 5 minutes or every hour).
@@ -209,6 +212,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "overflow-measure": {
         "task": "escalation.overflow_measure",
+        "schedule": float(SLA_SWEEP_SECONDS),
+        "options": {"expires": float(SLA_SWEEP_SECONDS)},
+    },
+    "incidents-watch": {
+        "task": "incidents.watch",
         "schedule": float(SLA_SWEEP_SECONDS),
         "options": {"expires": float(SLA_SWEEP_SECONDS)},
     },

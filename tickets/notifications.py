@@ -46,6 +46,7 @@ SUBJECT_BY_PURPOSE = {
     "approval": gettext_noop("Your request and the approval of our management"),
     "chat_by_email": gettext_noop("Your chat continues by email"),
     "unread_replies": gettext_noop("You have unread replies in your chat"),
+    "incident": gettext_noop("An update on a problem affecting your service"),
 }
 # The template of each purpose that needs its own; the others use `notification`.
 TEMPLATE_BY_PURPOSE = {"unread_replies": "unread_replies"}

@@ -53,6 +53,29 @@ def event_record(
     )
 
 
+def events_record(
+    *,
+    ticket_ids: Iterable[int],
+    action: str,
+    actor: AbstractBaseUser | None,
+    now: datetime.datetime,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> None:
+    """The same event on many tickets (a bulk action), in one INSERT."""
+    Event.objects.bulk_create(
+        Event(
+            ticket_id=ticket_id,
+            actor=actor,
+            action=action,
+            before=dict(before or {}),
+            after=dict(after or {}),
+            at=now,
+        )
+        for ticket_id in ticket_ids
+    )
+
+
 def reference_next(*, year: int) -> str:
     """HD-<year>-<n>: one atomic UPDATE ... RETURNING, so concurrent openings never collide.
 

@@ -30,6 +30,7 @@ from tickets import notifications
 from tickets import services as tickets
 from tickets.models import Message, Status, Ticket
 from tickets.selectors import access_ticket
+from usecases.incidents import credit_decided
 from usecases.status import status_change
 
 User = get_user_model()
@@ -427,16 +428,22 @@ def approval_withdraw(
 def _approval_end(
     *, approval_id: int, actor: AbstractBaseUser, state: str, note: str, now: datetime.datetime
 ) -> ApprovalRequest:
-    ticket_id = (
-        ApprovalRequest.objects.filter(pk=approval_id).values_list("ticket_id", flat=True).first()
+    found = (
+        ApprovalRequest.objects.filter(pk=approval_id).values_list("ticket_id", flat=True)[:1]
         if type(approval_id) is int
-        else None
+        else []
     )
-    if ticket_id is None:
+    if not found:
         raise Http404("No such approval request.")
+    ticket_id = found[0]
     with transaction.atomic():
-        # The ticket's lock first, as every write on it takes: no deadlock with a reply.
-        ticket = access_ticket(actor, ticket_id, lock=True)
+        if ticket_id is None:
+            # An incident's credit, for many customers: the staff's to see.
+            staff_required(actor)
+            ticket = None
+        else:
+            # The ticket's lock first, as every write on it takes: no deadlock with a reply.
+            ticket = access_ticket(actor, ticket_id, lock=True)
         approval = ApprovalRequest.objects.select_related("requested_by").get(pk=approval_id)
         if state == ApprovalRequest.State.WITHDRAWN:
             if approval.requested_by_id != actor.pk and not oversees_everything(actor):
@@ -455,6 +462,9 @@ def _approval_end(
                 % {"state": approval.get_state_display()},
                 code="already_decided",
             )
+        if ticket is None:
+            credit_decided()
+            return approval
         if ticket.status == Status.PENDING_APPROVAL:
             status_change(ticket, Status.OPEN, actor=actor, now=now, action="approval_ended")
         tickets.event_record(

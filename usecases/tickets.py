@@ -28,11 +28,12 @@ from tickets.models import Message, Priority, Status, Ticket
 from tickets.rendering import display_name
 from tickets.selectors import access_ticket
 from usecases.escalation import consultations_answered, ticket_route
+from usecases.incidents import link_on_arrival
 from usecases.status import status_change
 
 User = get_user_model()
 
-# The task that acknowledges a new request (sla.tasks), enqueued by name after COMMIT.
+# The task that acknowledges a new request (jobs.tasks), enqueued by name after COMMIT.
 ACKNOWLEDGEMENT_TASK = "sla.acknowledgement_send"
 
 
@@ -55,7 +56,9 @@ def ticket_open(
 
     Ticket, first message, SLA clocks and event in one transaction, then the routing rules
     (`ticket_route`: a rule that routes directly, or the overflow, moves it to the
-    specialists at once); on commit the acknowledgement task runs (about a second later).
+    specialists at once) and the open incident that covers it, if any (`link_on_arrival`: its
+    acknowledgement then says the problem is known); on commit the acknowledgement task runs
+    (about a second later).
     """
     attachments = list(attachments)
     tickets.attachments_check(attachments)
@@ -90,6 +93,7 @@ def ticket_open(
         if ticket_route(ticket=ticket, body=body, now=now) is not None:
             # Moved to the specialists: their clocks changed, the answer reads them again.
             del ticket._prefetched_objects_cache
+        link_on_arrival(ticket=ticket, now=now)
         enqueue_on_commit(ACKNOWLEDGEMENT_TASK, ticket.pk)
     return ticket
 

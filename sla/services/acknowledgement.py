@@ -2,6 +2,7 @@
 1 minute for a chat, as the guide promises."""
 
 import datetime
+from collections.abc import Callable
 
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
@@ -33,8 +34,15 @@ def acknowledgement_text(*, ticket: Ticket, language: str, first_response_second
         }
 
 
-def acknowledgement_send(*, ticket_id: int, now: datetime.datetime) -> Message | None:
-    """Acknowledge a request exactly once.
+def acknowledgement_send(
+    *,
+    ticket_id: int,
+    now: datetime.datetime,
+    note_for: Callable[[Ticket], str] | None = None,
+) -> Message | None:
+    """Acknowledge a request exactly once; `note_for(ticket)`, asked only once the clock is
+    claimed, adds what follows the acknowledgement in the customer's language (a known problem,
+    from `usecases.acknowledgement`).
 
     A conditional UPDATE claims the clock; only the caller whose UPDATE changed the row posts
     the system message and queues the email. Duplicate deliveries, retries and racing sweeps
@@ -74,6 +82,9 @@ def acknowledgement_send(*, ticket_id: int, now: datetime.datetime) -> Message |
             first_response_seconds=ticket.first_response_seconds
             or policy.DEFAULT_TARGETS.first_response,
         )
+        note = note_for(ticket) if note_for else ""
+        if note:
+            body = f"{body}\n\n{note}"
         message = system_message_post(ticket=ticket, body=body, now=now)
         if ticket.channel != Channel.CHAT:
             notifications.email_queue(

@@ -381,6 +381,7 @@ def test_asking_for_an_approval_answers_the_request_and_the_ticket_waits(
     assert response.json() == {
         "id": approval.pk,
         "ticket": {"id": ticket_a.pk, "reference": ticket_a.reference, "subject": ticket_a.subject},
+        "incident": None,
         "kind": "billing_credit",
         "amount": "25.00",
         "currency": "EUR",
@@ -805,6 +806,7 @@ def test_the_schema_documents_every_escalation_endpoint(api, agent):
     assert set(components["Approval"]["properties"]) == {
         "id",
         "ticket",
+        "incident",
         "kind",
         "amount",
         "currency",

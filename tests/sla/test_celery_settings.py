@@ -7,9 +7,10 @@ from django.conf import settings
 
 from helpdesk.celery import app
 
-# Tasks whose service claims its row with a conditional UPDATE: running one twice does nothing
-# the second time, so a message redelivered after a lost worker may run again.
-IDEMPOTENT = {"sla.acknowledgement_send", "tickets.email_deliver"}
+# Tasks whose service claims its row with a conditional UPDATE (or SKIP LOCKED and a mark in the
+# same transaction): running one twice does nothing the second time, so a message redelivered
+# after a lost worker may run again.
+IDEMPOTENT = {"sla.acknowledgement_send", "tickets.email_deliver", "incidents.deliver"}
 
 
 def project_tasks() -> dict:

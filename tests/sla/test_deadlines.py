@@ -15,7 +15,7 @@ import time_machine
 from django.db import transaction
 from django.utils import timezone
 
-from sla import tasks as sla_tasks
+from jobs import tasks as sla_tasks
 from sla.models import Breach, Clock
 from sla.policy import Metric
 from sla.services import clocks as sla_clocks

@@ -30,7 +30,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from helpdesk.celery import app
-from sla import tasks as sla_tasks
+from jobs import tasks as sla_tasks
 from sla.models import Breach, Clock
 from sla.policy import Metric, acknowledgement_target
 from sla.services import acknowledgement

@@ -8,7 +8,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from sla import tasks as sla_tasks
+from jobs import tasks as sla_tasks
 from sla.models import Clock
 from sla.services.clocks import clocks_move_team
 from sla.services.sweep import status_updates_remind
