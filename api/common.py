@@ -2,7 +2,7 @@
 and how input is validated."""
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field, extend_schema_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
@@ -86,6 +86,14 @@ class ApprovalWithdrawThrottle(DoorThrottle):
     door = "approval_withdraw"
 
 
+class IncidentWriteThrottle(DoorThrottle):
+    """Every write on an incident, one budget per person: an update reaches every linked
+    thread, a credit every linked customer."""
+
+    door = "incident_write"
+    methods = frozenset({"POST", "PATCH", "DELETE"})
+
+
 class BoundedMultiPartParser(MultiPartParser):
     """Refuses a multipart body larger than a full message could be before reading it:
     Django bounds the form fields, not the files."""
@@ -132,6 +140,13 @@ def valid(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": r"^\d+(\.\d{1,2})?$", "nullable": True}
+)
+class AmountField(serializers.CharField):
+    """A decimal, as a string or a JSON number; the use case decides its bounds."""
 
 
 def files_field():

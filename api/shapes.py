@@ -1,5 +1,5 @@
-"""The public shapes of API.md: a ticket with its promises, a team with its hours, a consultation
-and an approval request. Rendered the same by the REST API and the live chat's frames; a
+"""The public shapes of API.md: a ticket with its promises, a team with its hours, a consultation,
+an approval request and an incident. Rendered the same by the REST API and the live chat's frames; a
 message's shape is `tickets.rendering`'s."""
 
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -7,10 +7,12 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from escalation.models import ApprovalRequest, Consultation
+from incidents.models import Incident, IncidentNote, IncidentUpdate
+from incidents.selectors import ticket_counts
 from sla.models import Clock
 from sla.policy import Metric
 from teams.models import Team
-from tickets.models import Ticket
+from tickets.models import Category, Ticket
 from tickets.rendering import PersonOut
 
 
@@ -53,6 +55,8 @@ class SlaOut(serializers.Serializer):
 CLOCKS = "clocks"
 # The id of the approval request the ticket waits for, as `tickets_rendered` annotates it.
 PENDING_APPROVAL = "pending_approval_id"
+# The ticket's link to its incident (one at most), joined by `tickets_rendered`.
+INCIDENT_LINK = "incident_link"
 
 
 def pending_approval_of(ticket: Ticket) -> int | None:
@@ -64,6 +68,13 @@ def pending_approval_of(ticket: Ticket) -> int | None:
         .values_list("pk", flat=True)
         .first()
     )
+
+
+def incident_of(ticket: Ticket) -> int | None:
+    """The joined link when the ticket has it (lists), else one query."""
+    # A missing link raises RelatedObjectDoesNotExist, an AttributeError: no incident.
+    link = getattr(ticket, INCIDENT_LINK, None)
+    return link.incident_id if link is not None else None
 
 
 def sla_of(ticket: Ticket) -> dict[str, Clock | None]:
@@ -94,6 +105,9 @@ class TicketOut(serializers.ModelSerializer):
         help_text="The id of the approval request that management has still to decide "
         "(`/api/v1/approvals/`); null when none waits."
     )
+    incident = serializers.SerializerMethodField(
+        help_text="The incident the ticket is linked to (`/api/v1/incidents/`); null when none."
+    )
 
     class Meta:
         model = Ticket
@@ -115,12 +129,17 @@ class TicketOut(serializers.ModelSerializer):
             "sla",
             "estimate_seconds",
             "pending_approval",
+            "incident",
         ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_pending_approval(self, ticket: Ticket) -> int | None:
         return pending_approval_of(ticket)
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_incident(self, ticket: Ticket) -> int | None:
+        return incident_of(ticket)
 
 
 @extend_schema_serializer(component_name="Hours")
@@ -163,7 +182,7 @@ def tickets_rendered(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
         ticket_id=OuterRef("pk"), state=ApprovalRequest.State.PENDING
     ).values("pk")[:1]
     return (
-        tickets.select_related("team", "customer", "assignee")
+        tickets.select_related("team", "customer", "assignee", INCIDENT_LINK)
         .prefetch_related(CLOCKS)
         .annotate(**{PENDING_APPROVAL: Subquery(pending)})
     )
@@ -242,3 +261,97 @@ class ApprovalOut(serializers.ModelSerializer):
 def approvals_rendered(approvals: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalRequest]:
     """Everything ApprovalOut reads, in one query whatever the page size."""
     return approvals.select_related("ticket", "requested_by", "decided_by", "incident_credit")
+
+
+class BlankAsNull(serializers.CharField):
+    """A blank column is `null` in JSON: no site, not a site named ""."""
+
+    def to_representation(self, value) -> str | None:
+        return value or None
+
+
+@extend_schema_serializer(component_name="IncidentUpdate")
+class IncidentUpdateOut(serializers.ModelSerializer):
+    """A public update, as written: on the status page and in every linked thread."""
+
+    class Meta:
+        model = IncidentUpdate
+        fields = ["id", "status", "body", "created_at"]
+        read_only_fields = fields
+
+
+# What staff see besides the public part: never rendered for customers.
+INCIDENT_STAFF_FIELDS = ("ticket_count", "lead", "categories")
+
+
+@extend_schema_serializer(component_name="Incident")
+class IncidentOut(serializers.ModelSerializer):
+    """An outage, as everyone may read it; staff (context `staff`) also read how many tickets
+    are linked, who leads it and which categories of new requests it covers. Internal notes
+    are in no shape."""
+
+    data_center = BlankAsNull(
+        allow_null=True, help_text="Site code (ams, mia, ...) of the data center; null for none."
+    )
+    service = BlankAsNull(allow_null=True, help_text="What is affected, in words; null for none.")
+    updates = IncidentUpdateOut(many=True, help_text="Public updates, newest first.")
+    # Not read-only, so that the schema does not mark them required: customers never get them.
+    ticket_count = serializers.IntegerField(
+        required=False, help_text="Staff only: the tickets linked to it."
+    )
+    lead = PersonOut(required=False, allow_null=True, help_text="Staff only: who leads it.")
+    categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=Category.choices),
+        required=False,
+        help_text="Staff only: new requests of these categories (at its site, when it has one) "
+        "are linked on arrival.",
+    )
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "title",
+            "description",
+            "status",
+            "data_center",
+            "service",
+            "started_at",
+            "resolved_at",
+            "updates",
+            *INCIDENT_STAFF_FIELDS,
+        ]
+        read_only_fields = fields[:9]
+
+    def to_representation(self, incident: Incident) -> dict:
+        data = super().to_representation(incident)
+        if not self.context.get("staff"):
+            for name in INCIDENT_STAFF_FIELDS:
+                data.pop(name, None)
+        return data
+
+
+def incidents_rendered(incidents: QuerySet[Incident]) -> QuerySet[Incident]:
+    """Everything IncidentOut reads but the updates (`incidents.selectors.with_updates`) and the
+    counts (`incidents_counted`), joined."""
+    return incidents.select_related("lead")
+
+
+def incidents_counted(incidents: list[Incident]) -> list[Incident]:
+    """A page of incidents with their `ticket_count`, for staff: one aggregate."""
+    counts = ticket_counts([incident.pk for incident in incidents])
+    for incident in incidents:
+        incident.ticket_count = counts.get(incident.pk, 0)
+    return incidents
+
+
+@extend_schema_serializer(component_name="IncidentNote")
+class IncidentNoteOut(serializers.ModelSerializer):
+    """For the staff working the incident only."""
+
+    author = PersonOut()
+
+    class Meta:
+        model = IncidentNote
+        fields = ["id", "body", "author", "created_at"]
+        read_only_fields = fields

@@ -11,12 +11,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, prefetch_related_obj
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import (
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_field,
-    extend_schema_serializer,
-)
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -30,6 +25,7 @@ from api.common import (
     JSON_ONLY,
     JSON_OR_FILES,
     THROTTLED,
+    AmountField,
     ApprovalRequestThrottle,
     ConsultThrottle,
     ErrorOut,
@@ -166,13 +162,6 @@ class EstimateIn(serializers.Serializer):
         default="",
         help_text="Told to the customer with the estimate, e.g. what the work involves.",
     )
-
-
-@extend_schema_field(
-    {"type": "string", "format": "decimal", "pattern": r"^\d+(\.\d{1,2})?$", "nullable": True}
-)
-class AmountField(serializers.CharField):
-    """A decimal, as a string or a JSON number; the use case decides its bounds."""
 
 
 @extend_schema_serializer(component_name="ApprovalCreate")

@@ -7,13 +7,14 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.exceptions import NotFound
 from rest_framework.routers import SimpleRouter
 
-from api import approvals, attachments, auth, chats, sla, teams, tickets
+from api import approvals, attachments, auth, chats, incidents, sla, teams, tickets
 
 app_name = "api"
 
 router = SimpleRouter()
 router.register("tickets", tickets.TicketViewSet, basename="ticket")
 router.register("approvals", approvals.ApprovalViewSet, basename="approval")
+router.register("incidents", incidents.IncidentViewSet, basename="incident")
 router.register("sla/breaches", sla.BreachViewSet, basename="sla-breach")
 
 

@@ -316,8 +316,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Teams, messages and approvals each have a `kind`: name the approvals' enum for clients.
-    "ENUM_NAME_OVERRIDES": {"ApprovalKindEnum": "escalation.models.ApprovalKind"},
+    # Teams, messages and approvals each have a `kind`: name the approvals' enum for clients;
+    # tickets and incidents each have a `status`, and tickets and incidents name categories.
+    "ENUM_NAME_OVERRIDES": {
+        "ApprovalKindEnum": "escalation.models.ApprovalKind",
+        "IncidentStatusEnum": "incidents.models.Status",
+        "CategoryEnum": "tickets.models.Category",
+    },
     # Swagger UI's JS/CSS come from drf-spectacular-sidecar through our static files, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -371,6 +376,9 @@ DOOR_LIMITS = {
     "approval_request": {"account": env.str("RATE_APPROVAL_REQUEST_ACCOUNT", default="300/h")},
     "approval_decide": {"account": env.str("RATE_APPROVAL_DECIDE_ACCOUNT", default="600/h")},
     "approval_withdraw": {"account": env.str("RATE_APPROVAL_WITHDRAW_ACCOUNT", default="300/h")},
+    # Every write on an incident (open, edit, update, link, unlink, note, credit): one update
+    # reaches every linked thread, so a script gone wrong floods hundreds of customers.
+    "incident_write": {"account": env.str("RATE_INCIDENT_WRITE_ACCOUNT", default="600/h")},
 }
 
 # --- Security -------------------------------------------------------------------------------
