@@ -276,7 +276,10 @@ class IncidentViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(self._one(pk))
 
-    @extend_schema(request=IncidentCreateIn, responses={201: IncidentOut, **WRITE_ERRORS})
+    @extend_schema(
+        request=IncidentCreateIn,
+        responses={201: IncidentOut, **{k: v for k, v in WRITE_ERRORS.items() if k != 404}},
+    )
     def create(self, request):
         """Open an incident: on the status page at once, and new requests it covers (its site;
         its categories, if any) are linked to it on arrival."""
@@ -330,7 +333,15 @@ class IncidentViewSet(viewsets.GenericViewSet):
         )
         return Response(IncidentUpdateOut(update).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(methods=["GET"], responses={200: IncidentNoteOut(many=True), **WRITE_ERRORS})
+    @extend_schema(
+        methods=["GET"],
+        responses={
+            200: IncidentNoteOut(many=True),
+            401: WRITE_ERRORS[401],
+            403: STAFF_ONLY,
+            404: UNKNOWN,
+        },
+    )
     @extend_schema(
         methods=["POST"], request=NoteCreateIn, responses={201: IncidentNoteOut, **WRITE_ERRORS}
     )

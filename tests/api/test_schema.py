@@ -24,6 +24,13 @@ def test_the_schema_validates_without_warnings(tmp_path):
         "/api/v1/tickets/{id}/confirm/",
         "/api/v1/teams/",
         "/api/v1/attachments/{id}/",
+        "/api/v1/incidents/",
+        "/api/v1/incidents/{id}/",
+        "/api/v1/incidents/{id}/updates/",
+        "/api/v1/incidents/{id}/notes/",
+        "/api/v1/incidents/{id}/tickets/",
+        "/api/v1/incidents/{id}/tickets/{ticket_id}/",
+        "/api/v1/incidents/{id}/credits/",
     } <= paths
     filters = {p["name"] for p in schema["paths"]["/api/v1/tickets/"]["get"]["parameters"]}
     assert {"status", "team", "assignee", "category", "breached", "q", "page"} <= filters
