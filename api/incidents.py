@@ -241,14 +241,16 @@ class IncidentViewSet(viewsets.GenericViewSet):
             incidents_counted(incidents)
         return IncidentOut(incidents, many=True, context={"staff": staff}).data
 
-    def _incident(self, pk) -> Incident:
-        incident = incidents_rendered(with_updates(Incident.objects.filter(pk=pk))).first()
+    @staticmethod
+    def _found(incidents) -> Incident:
+        incident = incidents.first()
         if incident is None:
             raise Http404("No such incident.")
         return incident
 
     def _one(self, pk) -> dict:
-        return self._rendered([self._incident(pk)])[0]
+        incidents = incidents_rendered(with_updates(Incident.objects.filter(pk=pk)))
+        return self._rendered([self._found(incidents)])[0]
 
     @extend_schema(
         parameters=[IncidentFilterIn],
@@ -290,7 +292,7 @@ class IncidentViewSet(viewsets.GenericViewSet):
     @extend_schema(request=IncidentEditIn, responses={200: IncidentOut, **WRITE_ERRORS})
     def partial_update(self, request, pk=None):
         """Change what the incident covers and how it reads; fields not given stay."""
-        incident = self._incident(pk)
+        incident = self._found(Incident.objects.filter(pk=pk))
         data = valid(IncidentEditIn, request.data)
         use_cases.incident_edit(
             incident_id=incident.pk,
@@ -354,7 +356,7 @@ class IncidentViewSet(viewsets.GenericViewSet):
                 incident_id=int(pk), actor=request.user, body=data["body"], now=timezone.now()
             )
             return Response(IncidentNoteOut(note).data, status=status.HTTP_201_CREATED)
-        incident = self._incident(pk)
+        incident = self._found(Incident.objects.filter(pk=pk))
         notes = (
             IncidentNote.objects.filter(incident=incident)
             .select_related("author")
