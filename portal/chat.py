@@ -11,6 +11,7 @@ from accounts.roles import is_staff_role, user_role
 from core.errors import ServiceError
 from core.throttle import throttled
 from portal.forms import ChatStartForm
+from portal.status import known_incidents
 from portal.tickets import signed_in_account
 from usecases.chat import chat_start
 
@@ -41,4 +42,9 @@ def start(request: HttpRequest) -> HttpResponse:
                 return redirect(f"{url}#conversation-title")
     else:
         form = ChatStartForm()
-    return render(request, "portal/chat_start.html", {"form": form}, status=status)
+    return render(
+        request,
+        "portal/chat_start.html",
+        {"form": form, "known_incidents": known_incidents(request.user)},
+        status=status,
+    )
