@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import is_staff_role, user_role
+from accounts.selectors import zone_of
 from core.errors import ServiceError
 from core.throttle import throttled
 from portal.forms import ChatStartForm
@@ -42,9 +43,10 @@ def start(request: HttpRequest) -> HttpResponse:
                 return redirect(f"{url}#conversation-title")
     else:
         form = ChatStartForm()
-    return render(
-        request,
-        "portal/chat_start.html",
-        {"form": form, "known_incidents": known_incidents(request.user)},
-        status=status,
-    )
+    with timezone.override(zone_of(request.user)):  # the known incidents' times
+        return render(
+            request,
+            "portal/chat_start.html",
+            {"form": form, "known_incidents": known_incidents(request.user)},
+            status=status,
+        )

@@ -423,6 +423,16 @@ def test_the_forms_show_the_open_incidents_of_the_customer_s_sites_first(
 
 
 @pytest.mark.parametrize("url", ["/tickets/new/", "/chat/"])
+def test_the_latest_update_s_time_is_in_the_customer_s_zone(
+    client_a, customer_a, incidents_around_alice, url
+):
+    customer_a.customer_profile.timezone = "Europe/Rome"
+    customer_a.customer_profile.save(update_fields=["timezone"])
+
+    assert "20 May 2025, 11:20</time>" in html_of(client_a.get(url))
+
+
+@pytest.mark.parametrize("url", ["/tickets/new/", "/chat/"])
 def test_with_no_incident_on_their_sites_the_forms_come_alone(customer_b, client, agent, url):
     opened(agent, "Miami power maintenance", site="mia")
     client.force_login(customer_b)
