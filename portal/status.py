@@ -32,7 +32,7 @@ from django.utils.html import escape, linebreaks
 from django.utils.http import parse_http_date_safe
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.selectors import zone_of
 from incidents.models import Incident, Status
@@ -150,7 +150,7 @@ def _page_part(*, zone: zoneinfo.ZoneInfo, site: str, service: str) -> str:
         return render_to_string("portal/status/_incidents.html", context)
 
 
-@require_GET
+@require_safe
 def page(request: HttpRequest) -> HttpResponse:
     form = StatusFilterForm(request.GET)
     valid = form.is_valid()
@@ -183,7 +183,7 @@ def _incident_part(*, incident_id: int, zone: zoneinfo.ZoneInfo) -> tuple[str, s
     return incident.title, html
 
 
-@require_GET
+@require_safe
 def incident(request: HttpRequest, incident_id: int) -> HttpResponse:
     zone = zone_of(request.user)
     found = _rendered(
@@ -305,7 +305,7 @@ class IncidentsFeed(Feed):
         return item.updated
 
 
-@require_GET
+@require_safe
 def feed(request: HttpRequest) -> HttpResponse:
     def build() -> tuple[bytes, str, str]:
         built = IncidentsFeed()(request)

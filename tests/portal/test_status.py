@@ -197,8 +197,10 @@ def test_a_filter_no_incident_has_shows_none(anonymous, agent):
     assert "No open incidents" in html_of(response)
 
 
-def test_only_get_reads_the_page(anonymous):
+def test_the_page_is_only_read(anonymous):
+    assert anonymous.head(STATUS).status_code == 200  # monitors ask with HEAD
     assert anonymous.post(STATUS).status_code == 405
+    assert anonymous.post(FEED).status_code == 405
 
 
 def test_internal_notes_never_reach_the_page_the_incident_or_the_feed(anonymous, agent):

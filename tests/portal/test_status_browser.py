@@ -66,12 +66,12 @@ def outage_with_history():
 )
 def test_the_status_page_reads_without_javascript_in_both_languages(
     live_server,
-    browser,
+    browser,  # noqa: F811
     tmp_path,
     locale,
     heading,
     status,
-    open_title,  # noqa: F811
+    open_title,
 ):
     from playwright.sync_api import expect
 
@@ -101,8 +101,8 @@ def test_the_status_page_reads_without_javascript_in_both_languages(
 
 def test_the_new_ticket_page_offers_to_follow_an_open_incident(
     live_server,
-    new_page,
-    tmp_path,  # noqa: F811
+    new_page,  # noqa: F811
+    tmp_path,
 ):
     from playwright.sync_api import expect
 
