@@ -120,6 +120,8 @@ def _page_part(*, zone: zoneinfo.ZoneInfo, site: str, service: str) -> str:
     services = sorted(
         {incident.service for incident in everything if incident.service}, key=str.casefold
     )
+    # A service asked in other letters is the one the incidents name.
+    service = next((known for known in services if known.casefold() == service.casefold()), service)
     chosen = {"site": site, "service": service}
 
     def shown(incident: Incident) -> bool:

@@ -162,6 +162,7 @@ def test_the_page_filters_by_site_and_by_service(anonymous, agent):
     assert "Control panel login errors" in at_ams
     assert "Miami power maintenance" not in at_ams
     assert "Miami power maintenance" in power
+    assert '<a href="/status/?service=Power" aria-current="page">Power</a>' in power
     assert "Amsterdam network outage" not in power
     assert "Control panel login errors" not in power
 
