@@ -9,8 +9,10 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.test import Client
+from django.urls import reverse
 
 from incidents.models import Follow
+from incidents.notices import status_url
 from tests import factories
 from usecases.incidents import incident_note, incident_open, incident_update
 
@@ -58,6 +60,17 @@ def atom(response) -> ET.Element:
 @pytest.fixture
 def anonymous(db):
     return Client()
+
+
+def test_the_routes_are_the_public_contract(agent):
+    outage = opened(agent, "Amsterdam network outage")
+
+    assert reverse("status:page") == STATUS
+    assert reverse("status:feed") == FEED
+    assert reverse("status:incident", kwargs={"incident_id": 7}) == "/status/incidents/7/"
+    assert reverse("status:follow", kwargs={"incident_id": 7}) == "/status/incidents/7/follow/"
+    # What every update in a thread links to.
+    assert status_url(outage) == f"{settings.SITE_URL}{incident_url(outage)}"
 
 
 # --- The page -----------------------------------------------------------------------------------
