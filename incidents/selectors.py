@@ -249,8 +249,11 @@ def _per_incident(rows: QuerySet, key: str, value) -> Subquery:
     )
 
 
-def figures_listed(incidents: QuerySet[Incident]) -> list[tuple[Incident, Figures]]:
-    """`incident_figures` for every incident of a list (a period's, a page's), in one query."""
+def figures_listed(
+    incidents: QuerySet[Incident], *, limit: int | None = None
+) -> list[tuple[Incident, Figures]]:
+    """`incident_figures` for every incident of a list (a period's, a page's; the first
+    `limit`), in one query."""
     wrote_later = IncidentLink.objects.filter(
         incident_id=OuterRef("incident_id"),
         ticket__customer_id=OuterRef("customer_id"),
@@ -295,7 +298,7 @@ def figures_listed(incidents: QuerySet[Incident]) -> list[tuple[Incident, Figure
                 wrote_anyway=incident.figure_wrote_anyway,
             ),
         )
-        for incident in rows
+        for incident in (rows[:limit] if limit is not None else rows)
     ]
 
 
