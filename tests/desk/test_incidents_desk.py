@@ -896,3 +896,24 @@ def test_figures_listed_matches_incident_figures(giulia, linked, outage, carla):
     assert figures_listed(Incident.objects.filter(pk=outage.pk)) == [
         (outage, incident_figures(outage))
     ]
+
+
+def test_incident_words_are_escaped_on_every_desk_page(client, giulia, carla, clock):
+    incident = incident_open(
+        actor=giulia, title="<b>Outage</b>", description="<script>x()</script>", now=T0
+    )
+    ticket = make_ticket(customer=carla)
+    tickets_link(incident_id=incident.pk, actor=giulia, ticket_ids=[ticket.pk], now=T0)
+    incident_update(incident_id=incident.pk, actor=giulia, body="<img src=x>", now=T0)
+    login(client, giulia)
+    for url in (
+        reverse(CHANGELIST),
+        page_url(incident),
+        changelist_url(queue="all"),
+        reverse("admin:tickets_ticket_change", args=[ticket.pk]),
+    ):
+        html = client.get(url).content.decode()
+        assert "<b>Outage</b>" not in html
+        assert "&lt;b&gt;Outage&lt;/b&gt;" in html
+        assert "<script>x()" not in html
+        assert "<img src=x>" not in html
