@@ -5,7 +5,7 @@ and each incident's figures for managers."""
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from core.versioned import Versioned
@@ -196,33 +196,8 @@ def incident_figures(incident: Incident) -> Figures:
     """What managers read of an incident: tickets linked, how soon the first public update came,
     how many updates, how many customers an update reached, credits decided, and how many
     customers followed it instead of writing (those who wrote anyway afterwards counted)."""
-    updates = incident.updates.aggregate(count=Count("id"), first=Min("created_at"))
-    reached = (
-        Delivery.objects.filter(update__incident=incident, delivered_at__isnull=False)
-        .values("ticket__customer_id")
-        .distinct()
-        .count()
-    )
-    follows = Follow.objects.filter(incident=incident)
-    wrote_later = IncidentLink.objects.filter(
-        incident=incident,
-        ticket__customer_id=OuterRef("customer_id"),
-        ticket__created_at__gte=OuterRef("followed_at"),
-    )
-    first = updates["first"]
-    return Figures(
-        tickets=IncidentLink.objects.filter(incident=incident).count(),
-        customers_reached=reached,
-        updates=updates["count"],
-        first_update_after_seconds=(
-            int((first - incident.started_at).total_seconds()) if first else None
-        ),
-        credits_decided=Credit.objects.filter(
-            incident=incident, approval__state__in=DECIDED
-        ).count(),
-        follows=follows.count(),
-        wrote_anyway=follows.filter(Exists(wrote_later)).count(),
-    )
+    [(_incident, figures)] = figures_listed(Incident.objects.filter(pk=incident.pk))
+    return figures
 
 
 def ticket_counts(incident_ids: list[int]) -> dict[int, int]:

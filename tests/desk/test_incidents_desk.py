@@ -25,7 +25,7 @@ from incidents.models import (
     Surge,
     SurgePolicy,
 )
-from incidents.selectors import figures_listed, incident_figures
+from incidents.selectors import incident_figures
 from tests.desk.conftest import T0, changelist_url, flashed, login, staff
 from tests.factories import make_agent, make_customer, make_ticket
 from tickets.models import Message
@@ -888,14 +888,6 @@ def test_agents_and_customers_do_not_see_the_dashboard(client, giulia, carla):
     for user in (giulia, carla):
         client.force_login(user)
         assert client.get(DASHBOARD).status_code == 404
-
-
-def test_figures_listed_matches_incident_figures(giulia, linked, outage, carla):
-    incident_update(incident_id=outage.pk, actor=giulia, body="b", now=T0)
-    fanout_batch(now=T0)
-    assert figures_listed(Incident.objects.filter(pk=outage.pk)) == [
-        (outage, incident_figures(outage))
-    ]
 
 
 def test_incident_words_are_escaped_on_every_desk_page(client, giulia, carla, clock):
