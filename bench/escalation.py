@@ -236,22 +236,20 @@ def queries_per_call(people: persons.People, sizes: list[int]) -> dict[str, dict
         for who in ("agent", "manager")
     }
 
-    def post(action: Action, ticket: int):
-        [path] = paths_of(action, [ticket])
+    def post(action: Action, path: str):
         answer = clients[action.who].post(path, action.body, content_type="application/json")
         if answer.status_code != action.status:
             raise RuntimeError(f"{path} answered {answer.status_code}: {answer.content!r}")
 
     [warm] = threads_open(people, 1, sizes[0])
     for action in ACTIONS:
-        post(action, warm)
+        post(action, *paths_of(action, [warm]))
     statements: dict[str, dict[int, list]] = {action.name: {} for action in ACTIONS}
     for size in sizes:
         [ticket] = threads_open(people, 1, size)
         for action in ACTIONS:
-            _count, sql = report.queries_of(
-                lambda action=action, ticket=ticket: post(action, ticket)
-            )
+            [path] = paths_of(action, [ticket])  # the approval's id: not the call's query
+            _count, sql = report.queries_of(lambda action=action, path=path: post(action, path))
             statements[action.name][size] = sql
     # The emails these calls enqueued are not the worker's business.
     environment.queue_purge()
