@@ -222,6 +222,23 @@ def paths_of(action: Action, tickets: list[int]) -> list[str]:
     return [action.path.format(approval=pending[ticket]) for ticket in tickets]
 
 
+def people_told() -> str:
+    """Who the actions email besides the customer: the members of the teams escalated to and
+    consulted, the managers asked."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.roles import MANAGERS_GROUP
+    from teams.models import Team
+
+    teams = sorted({action.body["team"] for action in ACTIONS if "team" in action.body})
+    members = [
+        f"{slug} {Team.objects.get(slug=slug).members.filter(is_active=True).count()} members"
+        for slug in teams
+    ]
+    managers = get_user_model().objects.filter(is_active=True, groups__name=MANAGERS_GROUP).count()
+    return ", ".join([*members, f"{managers} managers"])
+
+
 def token_of(action: Action, people: persons.People) -> str:
     return getattr(people, action.who).token
 
@@ -357,6 +374,7 @@ def main(argv: list[str] | None = None) -> None:
         f"doors:   raised to {environment.DOOR_RAISED_TO} for the bench's processes: "
         + ", ".join(f"RATE_{door}" for door in environment.DOORS_RAISED)
     )
+    print(f"told:    {people_told()} (one email each: a statement per person)")
     print("queries per call (CaptureQueriesContext in process, BEGIN and COMMIT count):")
     print(f"  {'action':<18} " + " ".join(f"{f'thread {size}':>11}" for size in args.threads))
     for name, by_size in statements.items():
