@@ -274,10 +274,11 @@ def queries_per_call(people: persons.People, sizes: list[int]) -> dict[str, dict
 
 
 def statements_diff(first: list[str], second: list[str]) -> list[str]:
-    """The statements that differ between two calls, numbers and ids left out."""
+    """The statements that differ between two calls, their values left out (strings, numbers,
+    the savepoints' names)."""
 
     def shape(sql: str) -> str:
-        return re.sub(r"\b\d+\b", "N", sql)
+        return re.sub(r"\d+", "N", re.sub(r"'(?:[^']|'')*'", "?", sql))
 
     return [
         line[:200]
@@ -379,12 +380,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  {'action':<18} " + " ".join(f"{f'thread {size}':>11}" for size in args.threads))
     for name, by_size in statements.items():
         counts = [len(by_size[size]) for size in args.threads]
-        verdict = "equal" if len(set(counts)) == 1 else "DIFFERENT"
+        # The same statements, not only as many, ids aside.
+        differences = statements_diff(by_size[args.threads[0]], by_size[args.threads[-1]])
+        verdict = "DIFFERENT" if differences else "the same statements"
         print(f"  {name:<18} " + " ".join(f"{count:>11}" for count in counts) + f"  {verdict}")
-        if verdict != "equal":
-            first, last = args.threads[0], args.threads[-1]
-            for line in statements_diff(by_size[first], by_size[last]):
-                print(f"      {line}")
+        for line in differences:
+            print(f"      {line}")
 
     with processes.Worker(bench), processes.Server(bench) as server:
         for action in ACTIONS:
