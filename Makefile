@@ -42,6 +42,7 @@ messages: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m bench.tickets_create $(BENCH_ARGS)
 	$(BIN)/python -m bench.lists $(BENCH_ARGS)
+	$(BIN)/python -m bench.escalation $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles

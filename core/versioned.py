@@ -20,7 +20,9 @@ class Versioned:
         self._version: str | None = None
         self._value: object = None
 
-    def get(self):
+    def version(self) -> str | None:
+        """The current version in the shared cache, for keys of what is derived from the value
+        (a rendered page); None without the cache."""
         try:
             version = cache.get(self.key)
             if version is None:
@@ -29,6 +31,12 @@ class Versioned:
                 cache.add(self.key, version, timeout=None)
         except Exception:  # the cache's connection errors, whatever its backend
             log.warning("%s read without the cache", self.key, exc_info=True)
+            return None
+        return version
+
+    def get(self):
+        version = self.version()
+        if version is None:
             return self.load()
         if self._version != version:
             self._value, self._version = self.load(), version

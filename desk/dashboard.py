@@ -1,4 +1,5 @@
-"""The managers' SLA dashboard, `/dashboard/sla/`: compliance, missed promises, what is at risk.
+"""The managers' SLA dashboard, `/dashboard/sla/`: compliance, missed promises, what is at risk,
+and the incidents of the period with their figures.
 
 Thin: the form parses the filters, `sla.selectors` reads, the template renders. Managers and
 admins only: anonymous visitors are sent to log in, everybody else gets the site's 404.
@@ -18,11 +19,13 @@ from django.views.decorators.http import require_GET
 
 from accounts.roles import oversees_everything
 from desk.forms import DashboardFilterForm, Window
+from incidents import selectors as incidents
 from sla import selectors
 from sla.policy import Metric
 
 BREACHES_PER_PAGE = 25
 AT_RISK_SHOWN = 50
+INCIDENTS_SHOWN = 50
 # A manager's visit ends after this long without loading the dashboard: breaches detected
 # since the end of the previous visit are marked new for the whole of the next one.
 VISIT_GAP = datetime.timedelta(minutes=30)
@@ -82,6 +85,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     at_risk_shown = list(at_risk[: AT_RISK_SHOWN + 1])
     open_rows = _open_by_metric(selectors.clocks_open_counts())
     summary = [row for row in selectors.compliance_summary(since=since, until=until) if row.total]
+    started = incidents.figures_listed(
+        incidents.incidents_started(since=since, until=until), limit=INCIDENTS_SHOWN + 1
+    )
     context = {
         "form": form,
         "filters": filters,
@@ -98,6 +104,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "open_clocks": open_rows,
         "open_total": sum(row["open"] for row in open_rows),
         "time_zone": timezone.get_current_timezone_name(),
+        "incidents": started[:INCIDENTS_SHOWN],
+        "incidents_more": len(started) > INCIDENTS_SHOWN,
+        "deflected": sum(figures.follows for _incident, figures in started[:INCIDENTS_SHOWN]),
     }
     return render(request, "desk/sla_dashboard.html", context, status=200 if valid else 400)
 

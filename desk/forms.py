@@ -3,6 +3,8 @@ escalation forms of the ticket page and the management queue, and the managers' 
 filters (the window, the breaches). Parsed, never trusted: the use cases decide."""
 
 import datetime
+import re
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.conf import settings
@@ -11,8 +13,11 @@ from django.utils.translation import gettext_lazy as _
 
 from core.forms import MultipleFileField
 from escalation.models import ApprovalKind
+from incidents.models import Credit
+from incidents.models import Status as IncidentStatus
 from sla.models import Clock
 from teams.models import Team
+from tickets.models import Category
 from usecases.escalation import ESTIMATE_MAX_SECONDS
 
 
@@ -195,3 +200,212 @@ class DecisionForm(forms.Form):
         required=False,
         help_text=_("Read in the thread with the decision."),
     )
+
+
+# --- Incidents ------------------------------------------------------------------------------
+
+
+class IncidentForm(forms.Form):
+    """What an incident covers and how it reads on the status page; opened from a surge, the
+    surge's id rides along so that the incident answers it."""
+
+    title = forms.CharField(label=_("Title"), max_length=200)
+    description = forms.CharField(
+        label=_("Public description"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("On the status page and in every linked thread: write it for customers."),
+    )
+    data_center = forms.ChoiceField(label=_("Data-center site"), required=False)
+    service = forms.CharField(
+        label=_("Service"),
+        max_length=100,
+        required=False,
+        help_text=_("What is affected, in words, e.g. “VPS storage” or “e-mail”."),
+    )
+    categories = forms.MultipleChoiceField(
+        label=_("Categories of new requests it covers"),
+        choices=Category.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_(
+            "While it is open, a new request of these categories (at its site, when it has one) "
+            "is linked on arrival and told the problem is known. None: every new request of "
+            "its site."
+        ),
+    )
+    surge = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+
+    def __init__(self, *args, sites=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["data_center"].choices = [("", _("None (a platform, a service)")), *sites]
+
+
+class IncidentEditForm(IncidentForm):
+    lead = forms.TypedChoiceField(label=_("Lead"), coerce=int)
+
+    def __init__(self, *args, leads=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["surge"]
+        self.fields["lead"].choices = [
+            (person.pk, person.get_full_name() or person.get_username()) for person in leads
+        ]
+
+
+class IncidentUpdateForm(forms.Form):
+    body = forms.CharField(
+        label=_("Public update"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_(
+            "Posted as written on the status page and into every linked thread, where it is the "
+            "ticket's status update. “Resolved” resolves every linked ticket with it."
+        ),
+    )
+    status = forms.ChoiceField(label=_("Status"), choices=IncidentStatus.choices)
+    reopen = forms.BooleanField(
+        label=_("Reopen the incident (it is resolved)"),
+        required=False,
+        help_text=_("Without it, a resolved incident keeps its status."),
+    )
+
+    def __init__(self, *args, resolved=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not resolved:
+            del self.fields["reopen"]
+
+
+class IncidentNoteForm(forms.Form):
+    body = forms.CharField(
+        label=_("Internal note"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Only staff read it."),
+    )
+
+
+# One customer a line: their email address (or username) and their monthly fee.
+FEE_LINE = re.compile(r"^\s*(\S+?)[\s=:;,]+(\S+)\s*$")
+
+
+class CreditForm(forms.Form):
+    """One credit for every linked customer. A share of the monthly fee asks each customer's
+    fee: one fee for all, and a line for each customer who pays another."""
+
+    rule = forms.ChoiceField(
+        label=_("Rule"),
+        choices=Credit.Rule.choices,
+        widget=forms.RadioSelect,
+        initial=Credit.Rule.FIXED,
+    )
+    amount = forms.DecimalField(
+        label=_("Amount per customer"),
+        required=False,
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        localize=True,
+    )
+    share_percent = forms.DecimalField(
+        label=_("Share of the monthly fee (%)"),
+        required=False,
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        max_value=Decimal(100),
+        localize=True,
+    )
+    fee = forms.DecimalField(
+        label=_("Monthly fee, for every customer"),
+        required=False,
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        localize=True,
+    )
+    other_fees = forms.CharField(
+        label=_("Other fees"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "One customer a line, who pays another fee: email address and fee, "
+            "e.g. “anna@example.com 49.90”."
+        ),
+    )
+    currency = forms.CharField(
+        label=_("Currency"), max_length=3, initial=settings.APPROVAL_CURRENCY
+    )
+    reason = forms.CharField(
+        label=_("Why management should approve it"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args, customers=(), **kwargs):
+        """`customers`: the linked customers, as (id, email, username)."""
+        super().__init__(*args, **kwargs)
+        self.customers = list(customers)
+
+    def clean(self):
+        data = super().clean()
+        rule = data.get("rule")
+        if rule == Credit.Rule.FIXED:
+            if data.get("amount") is None and "amount" not in self.errors:
+                self.add_error("amount", _("Give the amount each customer is credited."))
+            data["share_percent"], data["fees"] = None, None
+        elif rule == Credit.Rule.SHARE:
+            if data.get("share_percent") is None and "share_percent" not in self.errors:
+                self.add_error("share_percent", _("Give the share of the monthly fee."))
+            data["amount"] = None
+            data["fees"] = self._fees(data)
+        return data
+
+    def _fees(self, data) -> dict[int, Decimal] | None:
+        """Each linked customer's fee: their own line, else the fee for all."""
+        by_name = {}
+        for customer_id, email, username in self.customers:
+            by_name[username.casefold()] = customer_id
+            if email:
+                by_name[email.casefold()] = customer_id
+        own = {}
+        for line in (data.get("other_fees") or "").splitlines():
+            if not line.strip():
+                continue
+            match = FEE_LINE.match(line)
+            customer_id = by_name.get(match.group(1).casefold()) if match else None
+            if customer_id is None:
+                self.add_error(
+                    "other_fees",
+                    _("Not a linked customer and a fee: “%(line)s”.") % {"line": line.strip()},
+                )
+                continue
+            try:
+                fee = Decimal(match.group(2).replace(",", "."))
+            except InvalidOperation:
+                fee = None
+            if fee is None or not fee.is_finite() or fee <= 0:
+                self.add_error("other_fees", _("Not a fee: “%(line)s”.") % {"line": line.strip()})
+                continue
+            own[customer_id] = fee
+        default = data.get("fee")
+        missing = [
+            email or username
+            for customer_id, email, username in self.customers
+            if customer_id not in own and default is None
+        ]
+        if missing and "fee" not in self.errors:
+            self.add_error(
+                "fee",
+                _("No fee for %(customers)s: give a fee for every customer, or their own line.")
+                % {"customers": ", ".join(missing[:5]) + ("…" if len(missing) > 5 else "")},
+            )
+        if self.errors:
+            return None
+        return {customer_id: own.get(customer_id, default) for customer_id, *_n in self.customers}
+
+
+class LinkToIncidentForm(forms.Form):
+    incident = forms.TypedChoiceField(label=_("Incident"), coerce=int)
+
+    def __init__(self, *args, incidents=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["incident"].choices = [
+            ("", "---------"),
+            *((incident.pk, str(incident)) for incident in incidents),
+        ]

@@ -2,7 +2,8 @@
 its support guide (charged twice, a slow VPS escalated to the system administrators, custom
 firewall rules with an estimate, a credit for an outage waiting on management, a disk to replace
 in Amsterdam on which the first line consults the data center...), each with a short story told
-through the use cases.
+through the use cases; and two outages in Miami, one resolved weeks ago (the status page's
+history) and one open now, its requests linked and its updates posted into their threads.
 
 A story is a ticket opened some minutes before `now` and the steps that followed, each at its
 own minute. A new kind of step is one more class with `minute` and `apply(ticket=, people=,
@@ -19,9 +20,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from accounts.services import customer_upsert
-from sla.services.acknowledgement import acknowledgement_send
 from teams.services import staff_upsert
 from tickets.models import Category, Channel, Priority, Ticket
+from usecases import incidents
+from usecases.acknowledgement import ticket_acknowledge
 from usecases.escalation import approval_request, ticket_consult, ticket_escalate, ticket_estimate
 from usecases.setup import support_setup
 from usecases.tickets import (
@@ -499,6 +501,18 @@ STORIES = (
         data_center="mia",
     ),
     Story(
+        customer="james",
+        channel=Channel.EMAIL,
+        category=Category.NETWORK,
+        subject="Backup server in Miami unreachable",
+        body=(
+            "Hello,\nour nightly backup to mia-ded-1187 failed: the server answers one ping in "
+            "five. Is something going on in Miami?\nJames"
+        ),
+        opened_minutes_ago=2,
+        data_center="mia",
+    ),
+    Story(
         customer="mario",
         channel=Channel.EMAIL,
         category=Category.ACCESS,
@@ -508,6 +522,87 @@ STORIES = (
             "sono sicuro che sia giusta. Il recupero password non mi manda nessuna email."
         ),
         opened_minutes_ago=1,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class PublicUpdate:
+    minutes_ago: int
+    status: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Outage:
+    """An incident opened by `lead`, with the requests of its site from the last
+    `link_minutes` linked by hand, then its public updates, each fanned out at once."""
+
+    title: str
+    description: str
+    data_center: str
+    service: str
+    lead: str
+    started_minutes_ago: int
+    updates: tuple[PublicUpdate, ...]
+    link_minutes: int = 0
+
+
+OUTAGES = (
+    Outage(
+        title="Power outage in Miami",
+        description=(
+            "A utility power failure hit our Miami data center; part of the dedicated servers "
+            "and VPS hosts there lost power."
+        ),
+        data_center="mia",
+        service="Dedicated servers and VPS",
+        lead="tom",
+        started_minutes_ago=19 * 24 * 60,
+        updates=(
+            PublicUpdate(
+                19 * 24 * 60 - 12,
+                "identified",
+                "The generators did not take the full load after the utility failure. "
+                "Electricians are on site.",
+            ),
+            PublicUpdate(
+                19 * 24 * 60 - 95,
+                "monitoring",
+                "Power is restored. Servers are booting rack by rack; we are watching them.",
+            ),
+            PublicUpdate(
+                19 * 24 * 60 - 160,
+                "resolved",
+                "Every server is back online. Customers affected will receive a service credit "
+                "as our terms provide.",
+            ),
+        ),
+    ),
+    Outage(
+        title="Packet loss on the Miami network",
+        description=(
+            "Some customers see packet loss towards servers in our Miami data center. We are on it."
+        ),
+        data_center="mia",
+        service="Network",
+        lead="tom",
+        started_minutes_ago=3,
+        link_minutes=10,
+        updates=(
+            PublicUpdate(
+                3,
+                "investigating",
+                "Several customers report 10-20% packet loss to Miami. Our network engineers "
+                "are checking the core routers.",
+            ),
+            PublicUpdate(
+                1,
+                "identified",
+                "A faulty line card on one of the Miami core routers drops packets. We are "
+                "moving traffic to the redundant router.",
+            ),
+        ),
     ),
 )
 
@@ -577,12 +672,65 @@ def story_tell(*, story: Story, people: Mapping[str, AbstractBaseUser], now: dat
     # Acknowledged as the worker would have done then; a ticket opened within that time is
     # left to the real worker, so a first look shows the acknowledgement arrive.
     if opened + ACKNOWLEDGED_AFTER <= now:
-        acknowledgement_send(ticket_id=ticket.pk, now=opened + ACKNOWLEDGED_AFTER)
+        ticket_acknowledge(ticket_id=ticket.pk, now=opened + ACKNOWLEDGED_AFTER)
     for step in story.steps:
         step.apply(
             ticket=ticket, people=people, at=opened + datetime.timedelta(minutes=step.minute)
         )
     return ticket
+
+
+def outage_open(*, outage: Outage, people: Mapping[str, AbstractBaseUser], now: datetime.datetime):
+    started = now - datetime.timedelta(minutes=outage.started_minutes_ago)
+    incident = incidents.incident_open(
+        actor=people[outage.lead],
+        title=outage.title,
+        description=outage.description,
+        data_center=outage.data_center,
+        service=outage.service,
+        now=started,
+    )
+    if outage.link_minutes:
+        already_in = Ticket.objects.filter(
+            data_center=outage.data_center,
+            created_at__gte=started - datetime.timedelta(minutes=outage.link_minutes),
+            created_at__lte=started,
+        )
+        incidents.tickets_link(
+            incident_id=incident.pk,
+            actor=people[outage.lead],
+            ticket_ids=list(already_in.values_list("pk", flat=True)),
+            now=started,
+        )
+    return incident
+
+
+def update_post(*, incident, update: PublicUpdate, lead: AbstractBaseUser, now: datetime.datetime):
+    """Posted, then fanned out in this process as the worker would have done then."""
+    at = now - datetime.timedelta(minutes=update.minutes_ago)
+    incidents.incident_update(
+        incident_id=incident.pk, actor=lead, body=update.body, status=update.status, now=at
+    )
+    while incidents.fanout_batch(now=at):
+        pass
+
+
+def timeline_tell(*, people: Mapping[str, AbstractBaseUser], now: datetime.datetime) -> None:
+    """Stories and outages in the order they happened, so that a request arriving while an
+    outage is open is linked to it and told so."""
+    events = [(story.opened_minutes_ago, story) for story in STORIES]
+    for outage in OUTAGES:
+        events.append((outage.started_minutes_ago, outage))
+        events.extend((update.minutes_ago, (outage, update)) for update in outage.updates)
+    opened = {}
+    for _minutes_ago, event in sorted(events, key=lambda pair: -pair[0]):
+        if isinstance(event, Story):
+            story_tell(story=event, people=people, now=now)
+        elif isinstance(event, Outage):
+            opened[event] = outage_open(outage=event, people=people, now=now)
+        else:
+            outage, update = event
+            update_post(incident=opened[outage], update=update, lead=people[outage.lead], now=now)
 
 
 def demo_seed(*, now: datetime.datetime) -> Seeded | None:
@@ -593,6 +741,5 @@ def demo_seed(*, now: datetime.datetime) -> Seeded | None:
         # The whole set-up, routing rules included: the desk shows their suggestions.
         support_setup(now=now)
         people = demo_people()
-        for story in STORIES:
-            story_tell(story=story, people=people, now=now)
+        timeline_tell(people=people, now=now)
     return Seeded(customers=len(CUSTOMERS), staff=len(STAFF), tickets=len(STORIES))

@@ -7,7 +7,7 @@ from core.throttle import throttled
 from desk.urls import console_urlpatterns, dashboard_urlpatterns
 from helpdesk import views
 from portal import home
-from portal.urls import chat_urlpatterns
+from portal.urls import chat_urlpatterns, status_urlpatterns
 from sla import metrics
 
 urlpatterns = [
@@ -31,6 +31,7 @@ urlpatterns = [
     path("tickets/", include(("portal.urls", "tickets"))),
     path("dashboard/sla/", include((dashboard_urlpatterns, "sla"))),
     path("chat/", include((chat_urlpatterns, "chat"))),
+    path("status/", include((status_urlpatterns, "status"))),
     path("", home.home, name="home"),
 ]
 

@@ -16,6 +16,11 @@ def status_url(incident: Incident) -> str:
     return f"{settings.SITE_URL}/status/incidents/{incident.pk}/"
 
 
+def _status_word(status: str) -> str:
+    """The status inside a sentence: the label, not capitalised as on the status page."""
+    return str(Status(status).label).lower()
+
+
 def known_problem_text(
     *, incident: Incident, update: IncidentUpdate | None, language: str, zone: zoneinfo.ZoneInfo
 ) -> str:
@@ -33,7 +38,7 @@ def known_problem_text(
                 _("Latest update, %(when)s (%(status)s): %(body)s")
                 % {
                     "when": moment_text(update.created_at, zone),
-                    "status": Status(update.status).label,
+                    "status": _status_word(update.status),
                     "body": update.body,
                 }
             )
@@ -54,7 +59,7 @@ def update_text(*, update: IncidentUpdate, language: str) -> str:
         else:
             head = _('Update on "%(title)s" (%(status)s):') % {
                 "title": incident.title,
-                "status": Status(update.status).label,
+                "status": _status_word(update.status),
             }
             tail = _("Follow it on our status page: %(url)s") % {"url": status_url(incident)}
         return "\n\n".join([head, update.body, tail])

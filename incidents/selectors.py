@@ -5,7 +5,8 @@ and each incident's figures for managers."""
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from core.versioned import Versioned
 from escalation.models import ApprovalRequest
@@ -195,33 +196,8 @@ def incident_figures(incident: Incident) -> Figures:
     """What managers read of an incident: tickets linked, how soon the first public update came,
     how many updates, how many customers an update reached, credits decided, and how many
     customers followed it instead of writing (those who wrote anyway afterwards counted)."""
-    updates = incident.updates.aggregate(count=Count("id"), first=Min("created_at"))
-    reached = (
-        Delivery.objects.filter(update__incident=incident, delivered_at__isnull=False)
-        .values("ticket__customer_id")
-        .distinct()
-        .count()
-    )
-    follows = Follow.objects.filter(incident=incident)
-    wrote_later = IncidentLink.objects.filter(
-        incident=incident,
-        ticket__customer_id=OuterRef("customer_id"),
-        ticket__created_at__gte=OuterRef("followed_at"),
-    )
-    first = updates["first"]
-    return Figures(
-        tickets=IncidentLink.objects.filter(incident=incident).count(),
-        customers_reached=reached,
-        updates=updates["count"],
-        first_update_after_seconds=(
-            int((first - incident.started_at).total_seconds()) if first else None
-        ),
-        credits_decided=Credit.objects.filter(
-            incident=incident, approval__state__in=DECIDED
-        ).count(),
-        follows=follows.count(),
-        wrote_anyway=follows.filter(Exists(wrote_later)).count(),
-    )
+    [(_incident, figures)] = figures_listed(Incident.objects.filter(pk=incident.pk))
+    return figures
 
 
 def ticket_counts(incident_ids: list[int]) -> dict[int, int]:
@@ -232,3 +208,77 @@ def ticket_counts(incident_ids: list[int]) -> dict[int, int]:
         .annotate(count=Count("ticket_id"))
     )
     return {row["incident_id"]: row["count"] for row in rows}
+
+
+def _per_incident(rows: QuerySet, key: str, value) -> Subquery:
+    """One figure of the incident in the outer query, as a correlated subquery (0 for none)."""
+    return Coalesce(
+        Subquery(
+            rows.filter(**{key: OuterRef("pk")})
+            .order_by()
+            .values(key)
+            .annotate(value=value)
+            .values("value")[:1]
+        ),
+        0,
+    )
+
+
+def figures_listed(
+    incidents: QuerySet[Incident], *, limit: int | None = None
+) -> list[tuple[Incident, Figures]]:
+    """`incident_figures` for every incident of a list (a period's, a page's; the first
+    `limit`), in one query."""
+    wrote_later = IncidentLink.objects.filter(
+        incident_id=OuterRef("incident_id"),
+        ticket__customer_id=OuterRef("customer_id"),
+        ticket__created_at__gte=OuterRef("followed_at"),
+    )
+    first_update = (
+        IncidentUpdate.objects.filter(incident_id=OuterRef("pk"))
+        .order_by("created_at")
+        .values("created_at")[:1]
+    )
+    rows = incidents.annotate(
+        figure_tickets=_per_incident(IncidentLink.objects.all(), "incident", Count("ticket_id")),
+        figure_reached=_per_incident(
+            Delivery.objects.filter(delivered_at__isnull=False),
+            "update__incident",
+            Count("ticket__customer_id", distinct=True),
+        ),
+        figure_updates=_per_incident(IncidentUpdate.objects.all(), "incident", Count("id")),
+        figure_first_update=Subquery(first_update),
+        figure_credits=_per_incident(
+            Credit.objects.filter(approval__state__in=DECIDED), "incident", Count("id")
+        ),
+        figure_follows=_per_incident(Follow.objects.all(), "incident", Count("id")),
+        figure_wrote_anyway=_per_incident(
+            Follow.objects.filter(Exists(wrote_later)), "incident", Count("id")
+        ),
+    )
+    return [
+        (
+            incident,
+            Figures(
+                tickets=incident.figure_tickets,
+                customers_reached=incident.figure_reached,
+                updates=incident.figure_updates,
+                first_update_after_seconds=(
+                    int((incident.figure_first_update - incident.started_at).total_seconds())
+                    if incident.figure_first_update
+                    else None
+                ),
+                credits_decided=incident.figure_credits,
+                follows=incident.figure_follows,
+                wrote_anyway=incident.figure_wrote_anyway,
+            ),
+        )
+        for incident in (rows[:limit] if limit is not None else rows)
+    ]
+
+
+def incidents_started(*, since: datetime.datetime, until: datetime.datetime) -> QuerySet[Incident]:
+    """Incidents that started in [since, until), the latest first."""
+    return Incident.objects.filter(started_at__gte=since, started_at__lt=until).order_by(
+        "-started_at", "-id"
+    )

@@ -8,9 +8,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import is_staff_role, user_role
+from accounts.selectors import zone_of
 from core.errors import ServiceError
 from core.throttle import throttled
 from portal.forms import ChatStartForm
+from portal.status import known_incidents
 from portal.tickets import signed_in_account
 from usecases.chat import chat_start
 
@@ -41,4 +43,10 @@ def start(request: HttpRequest) -> HttpResponse:
                 return redirect(f"{url}#conversation-title")
     else:
         form = ChatStartForm()
-    return render(request, "portal/chat_start.html", {"form": form}, status=status)
+    with timezone.override(zone_of(request.user)):  # the known incidents' times
+        return render(
+            request,
+            "portal/chat_start.html",
+            {"form": form, "known_incidents": known_incidents(request.user)},
+            status=status,
+        )

@@ -7,6 +7,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.forms import MultipleFileField, MultipleFileInput
+from incidents.models import Incident
 from teams.models import Team
 from tickets.attachments import ALLOWED_EXTENSIONS, MAX_FILES_PER_MESSAGE
 from tickets.models import Category, Priority, Ticket
@@ -201,4 +202,16 @@ class ChatStartForm(forms.Form):
         max_length=20000,
         help_text=_("What happens, and on which server or service."),
         widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+
+class StatusFilterForm(forms.Form):
+    """The status page's filters: a site code and a service, as the incidents name them. A
+    well-formed value no incident has shows none; a malformed one is refused."""
+
+    site = forms.SlugField(
+        required=False, max_length=Incident._meta.get_field("data_center").max_length
+    )
+    service = forms.CharField(
+        required=False, max_length=Incident._meta.get_field("service").max_length
     )

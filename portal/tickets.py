@@ -25,6 +25,7 @@ from core.errors import ServiceError
 from core.throttle import throttled
 from core.urls import message_id_param
 from portal.forms import ReplyForm, TicketFilterForm, TicketOpenForm
+from portal.status import known_incidents
 from sla.models import Clock
 from sla.policy import Metric
 from sla.services.clocks import clock_due_next
@@ -165,6 +166,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "files_lost": bool(request.FILES) and form.errors,
+            "known_incidents": known_incidents(request.user),
         },
         status=status,
     )

@@ -4,7 +4,7 @@ from django.utils import translation
 
 from helpdesk import embedded
 
-pytest_plugins = ["tests.fixtures"]
+pytest_plugins = ["tests.fixtures", "tests.workers"]
 
 
 @pytest.fixture(scope="session", autouse=True)

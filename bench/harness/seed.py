@@ -10,7 +10,7 @@ CREATE TEMP TABLE staff_slots ON COMMIT DROP AS
 SELECT team_id, user_id,
        row_number() OVER (PARTITION BY team_id ORDER BY user_id) - 1 AS slot,
        count(*) OVER (PARTITION BY team_id) AS slots
-FROM escalation_teammembership;
+FROM teams_teammembership;
 CREATE INDEX ON staff_slots (team_id, slot);
 
 CREATE TEMP TABLE seed ON COMMIT DROP AS
@@ -125,8 +125,8 @@ SELECT '!', false, 'seed-customer-' || c, 'Customer', c::text,
        'seed-customer-' || c || '@example.com', false, true, %(now)s
 FROM generate_series(1, %(count)s) AS c;
 
-INSERT INTO tickets_customerprofile (user_id, language, timezone, company)
-SELECT id, CASE WHEN id %% 3 = 0 THEN 'it' ELSE 'en' END, 'Europe/Rome', ''
+INSERT INTO accounts_customerprofile (user_id, language, timezone, company, owned_address)
+SELECT id, CASE WHEN id %% 3 = 0 THEN 'it' ELSE 'en' END, 'Europe/Rome', '', ''
 FROM auth_user WHERE username LIKE 'seed-customer-%%';
 """
 

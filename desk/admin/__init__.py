@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from desk.admin import (  # noqa: F401 (registers)
     conversation,
     escalation,
+    incidents,
     mail,
     people,
     sla,

@@ -5,7 +5,7 @@ consultations and overflow periods."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, Count, F, Q, Sum, Value, When
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -32,7 +32,15 @@ from escalation.routing import FIRST_LINE_TEAM
 from escalation.selectors import first_line_load
 from teams.models import Team
 from tickets.models import Category
+from tickets.selectors import tickets_visible_to
 from usecases.escalation import approval_decide, approval_withdraw
+
+
+def subject_of(approval: ApprovalRequest) -> str:
+    """What an approval without a ticket is about: an incident's credit."""
+    return gettext("Credit for the incident “%(title)s”") % {
+        "title": approval.incident_credit.incident.title
+    }
 
 
 def person(user) -> str:
@@ -430,14 +438,24 @@ class ApprovalRequestAdmin(VisibleTicketsMixin, admin.ModelAdmin):
     )
     list_display_links = ("request",)
     list_filter = ("state", "kind")
-    list_select_related = ("ticket", "ticket__team", "requested_by", "decided_by")
-    search_fields = ("ticket__reference",)
+    list_select_related = (
+        "ticket",
+        "ticket__team",
+        "requested_by",
+        "decided_by",
+        "incident_credit__incident",
+    )
+    search_fields = ("ticket__reference", "incident_credit__incident__title")
 
     def get_queryset(self, request):
+        every_request = super(VisibleTicketsMixin, self).get_queryset(request)
         if oversees_everything(request.user):
             # Every request: no semi-join over every ticket to say so.
-            return super(VisibleTicketsMixin, self).get_queryset(request)
-        return super().get_queryset(request)
+            return every_request
+        # An incident's credit (no ticket) is the staff's to see, as incidents are.
+        return every_request.filter(
+            Q(ticket__in=tickets_visible_to(request.user).values("pk")) | Q(ticket__isnull=True)
+        )
 
     def get_ordering(self, request):
         pending = Q(state=ApprovalRequest.State.PENDING)
@@ -460,6 +478,8 @@ class ApprovalRequestAdmin(VisibleTicketsMixin, admin.ModelAdmin):
 
     @admin.display(description=_("request"), ordering="ticket__reference")
     def request(self, approval: ApprovalRequest) -> str:
+        if approval.ticket is None:
+            return subject_of(approval)
         return f"{approval.ticket.reference} {approval.ticket.subject}"
 
     @admin.display(description=_("amount"), ordering="amount")
@@ -513,7 +533,13 @@ class ApprovalRequestAdmin(VisibleTicketsMixin, admin.ModelAdmin):
             return None
         return (
             self.get_queryset(request)
-            .select_related("ticket__team", "ticket__customer", "requested_by", "decided_by")
+            .select_related(
+                "ticket__team",
+                "ticket__customer",
+                "requested_by",
+                "decided_by",
+                "incident_credit__incident",
+            )
             .filter(pk=int(object_id))
             .first()
         )
@@ -521,7 +547,7 @@ class ApprovalRequestAdmin(VisibleTicketsMixin, admin.ModelAdmin):
     @staticmethod
     def _decide(request, approval, data) -> str:
         now = timezone.now()
-        reference = approval.ticket.reference
+        reference = approval.ticket.reference if approval.ticket else subject_of(approval)
         if data["decision"] == DecisionForm.WITHDRAW:
             approval_withdraw(approval_id=approval.pk, actor=request.user, now=now)
             return gettext("%(reference)s: the request is withdrawn.") % {"reference": reference}
@@ -532,7 +558,12 @@ class ApprovalRequestAdmin(VisibleTicketsMixin, admin.ModelAdmin):
             note=data["note"],
             now=now,
         )
-        if decided.state == ApprovalRequest.State.APPROVED:
+        if approval.ticket is None:
+            if decided.state == ApprovalRequest.State.APPROVED:
+                done = gettext("%(reference)s: approved; each customer is told in their ticket.")
+            else:
+                done = gettext("%(reference)s: rejected; each customer is told in their ticket.")
+        elif decided.state == ApprovalRequest.State.APPROVED:
             done = gettext("%(reference)s: approved; the customer has been told.")
         else:
             done = gettext("%(reference)s: rejected; the customer has been told.")
@@ -549,15 +580,21 @@ class ApprovalRequestAdmin(VisibleTicketsMixin, admin.ModelAdmin):
             why_not = gettext(
                 "You asked for this approval: another manager decides it, never the one who asked."
             )
+        credit = lines = None
+        if approval.ticket is None:
+            credit = approval.incident_credit
+            lines = credit.lines.aggregate(count=Count("pk"), total=Sum("amount"))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": gettext("Approval request for %(reference)s")
-            % {"reference": approval.ticket.reference},
+            % {"reference": approval.ticket.reference if approval.ticket else subject_of(approval)},
             "subtitle": None,
             "approval": approval,
             "original": approval,
             "ticket": approval.ticket,
+            "credit": credit,
+            "lines": lines,
             "pending": pending,
             "can_decide": pending and not why_not,
             "can_withdraw": pending and (mine or oversees_everything(user)),

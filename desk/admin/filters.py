@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from desk.admin.common import DUE_SOON, running_clocks
 from escalation.models import Consultation
+from incidents.models import IncidentLink
+from incidents.selectors import incidents_open
 from teams.models import TeamMembership
 from tickets.models import ACTIVE_STATUSES
 
@@ -94,6 +96,28 @@ class AssignedFilter(admin.SimpleListFilter):
         choices = list(super().choices(changelist))
         choices[0]["display"] = _("Anyone")
         return choices
+
+
+class IncidentFilter(admin.SimpleListFilter):
+    """The tickets of one incident: the open ones offered, any one reachable by its id (the
+    incident page links here)."""
+
+    title = _("incident")
+    parameter_name = "incident"
+
+    def lookups(self, request, model_admin):
+        return [
+            (str(incident.pk), incident.title)
+            for incident in incidents_open().order_by("-started_at", "-id")
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isascii() and value.isdigit() and len(value) <= 18:
+            return queryset.filter(
+                pk__in=IncidentLink.objects.filter(incident_id=int(value)).values("ticket_id")
+            )
+        return queryset
 
 
 class SlaFilter(admin.SimpleListFilter):

@@ -16,9 +16,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ServiceError
@@ -29,6 +29,7 @@ from desk.admin.common import deadline_badge, is_staff_request
 from desk.admin.filters import (
     AssignedFilter,
     ConsultationFilter,
+    IncidentFilter,
     QueueChangeList,
     QueueFilter,
     SlaFilter,
@@ -38,10 +39,13 @@ from desk.forms import (
     ConsultForm,
     EscalateForm,
     EstimateForm,
+    LinkToIncidentForm,
     ReplyForm,
 )
 from escalation.models import ApprovalKind, ApprovalRequest, Consultation, Reason
 from escalation.selectors import consultations_of, escalations_of
+from incidents.models import IncidentLink
+from incidents.selectors import incidents_open
 from sla.policy import Metric
 from sla.services.clocks import clock_due_next
 from teams.models import Team, TeamMembership
@@ -60,6 +64,7 @@ from usecases.escalation import (
     ticket_escalate,
     ticket_estimate,
 )
+from usecases.incidents import tickets_link
 from usecases.tickets import ticket_assign, ticket_reply, ticket_resolve, ticket_take
 
 OTHER_TICKETS_LIMIT = 10
@@ -158,6 +163,7 @@ class TicketAdmin(admin.ModelAdmin):
         "assignee",
         "status",
         "waiting_for",
+        "incident",
         "next_deadline",
     ]
     list_display_links = ["reference", "subject"]
@@ -169,9 +175,10 @@ class TicketAdmin(admin.ModelAdmin):
         "category",
         AssignedFilter,
         SlaFilter,
+        IncidentFilter,
         "channel",
     ]
-    list_select_related = ["team", "customer", "assignee"]
+    list_select_related = ["team", "customer", "assignee", "incident_link__incident"]
     search_fields = ["reference", "subject", "customer__email"]
     search_help_text = _("Reference, subject or the customer's email address.")
     # A queue is worked from the top: 50 rows keep the page under 50 ms at 100k tickets, where
@@ -180,7 +187,7 @@ class TicketAdmin(admin.ModelAdmin):
     # "3 of 100,000" costs a second count of every visible ticket on each page: the queue
     # shows its own count and a "Show all" link instead (bench/lists.py).
     show_full_result_count = False
-    actions = ["take", "assign_to", "escalate", "resolve"]
+    actions = ["take", "assign_to", "escalate", "resolve", "link_to_incident"]
 
     class Media:
         css = {"all": ["admin_helpdesk/admin.css"]}
@@ -242,6 +249,18 @@ class TicketAdmin(admin.ModelAdmin):
         if not marks:
             return "—"
         return format_html_join(" ", '<span class="hd-mark hd-mark--{}">{}</span>', marks)
+
+    @admin.display(description=_("incident"))
+    def incident(self, ticket):
+        link = getattr(ticket, "incident_link", None)
+        if link is None:
+            return "—"
+        return format_html(
+            '<a href="{}" class="hd-incident-status hd-incident-status--{}">{}</a>',
+            reverse("admin:incidents_incident_change", args=[link.incident_id]),
+            link.incident.status,
+            link.incident.title,
+        )
 
     # --- Actions: through the services, one ticket at a time, each reported ---
 
@@ -365,6 +384,78 @@ class TicketAdmin(admin.ModelAdmin):
             tickets=tickets,
             summary=summary,
             error=error,
+        )
+
+    @admin.action(description=_("Link to an incident…"))
+    def link_to_incident(self, request, queryset):
+        """All or nothing: one ticket that cannot be linked links none, and says which. The
+        ids selected go to the use case as selected, those the queue no longer shows (moved to
+        another team since the page was loaded) included, so that it refuses them."""
+        tickets = list(queryset.order_by("pk"))
+        unseen = []
+        if not request.POST.get("select_across"):
+            shown = {ticket.pk for ticket in tickets}
+            unseen = sorted(
+                {
+                    int(value)
+                    for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+                    if value.isascii() and value.isdigit() and len(value) <= 18
+                }
+                - shown
+            )
+        form = LinkToIncidentForm(
+            request.POST if request.POST.get("apply") else None,
+            incidents=incidents_open().order_by("-started_at", "-id"),
+        )
+        if form.is_valid():
+            incident_id = form.cleaned_data["incident"]
+            try:
+                linked = tickets_link(
+                    incident_id=incident_id,
+                    actor=request.user,
+                    ticket_ids=[ticket.pk for ticket in tickets] + unseen,
+                    now=timezone.now(),
+                )
+            except ServiceError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+            except Http404:
+                self.message_user(
+                    request,
+                    gettext("That incident no longer exists. Nothing was linked."),
+                    messages.ERROR,
+                )
+            else:
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(count)d ticket linked: it receives every public update of the incident.",
+                        "%(count)d tickets linked: they receive every public update of the "
+                        "incident.",
+                        len(linked),
+                    )
+                    % {"count": len(linked)},
+                    messages.SUCCESS,
+                )
+                if len(linked) < len(tickets):
+                    self.message_user(
+                        request,
+                        gettext("%(count)d of the selected tickets were linked to it already.")
+                        % {"count": len(tickets) - len(linked)},
+                        messages.INFO,
+                    )
+                return HttpResponseRedirect(
+                    reverse("admin:incidents_incident_change", args=[incident_id])
+                )
+            return None
+        return self._action_page(
+            request,
+            "admin/tickets/ticket/link_to_incident.html",
+            action="link_to_incident",
+            title=gettext("Link tickets to an incident"),
+            tickets=tickets,
+            unseen=unseen,
+            form=form,
+            no_incident=not form.fields["incident"].choices[1:],
         )
 
     def _action_page(self, request, template, *, action, title, tickets, **extra):
@@ -512,6 +603,9 @@ class TicketAdmin(admin.ModelAdmin):
             .order_by("-created_at")[: OTHER_TICKETS_LIMIT + 1]
         )
         changelist = reverse("admin:tickets_ticket_changelist")
+        incident_link = (
+            IncidentLink.objects.filter(ticket_id=ticket.pk).select_related("incident").first()
+        )
         if teams is None:
             teams = list(escalation_teams())
         escalation = self._escalation_context(request, ticket, teams, clocks, bound or {}, now)
@@ -528,6 +622,7 @@ class TicketAdmin(admin.ModelAdmin):
             "clocks": clocks,
             "next_clock": clock_due_next(clocks),
             "now": now,
+            "incident_link": incident_link,
             "other_tickets": others[:OTHER_TICKETS_LIMIT],
             "more_other_tickets": len(others) > OTHER_TICKETS_LIMIT,
             "customer_tickets_url": changelist

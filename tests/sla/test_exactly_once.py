@@ -12,15 +12,8 @@ depends on it (deadlines are in test_deadlines.py, on time-machine).
 """
 
 import datetime as dt
-import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 import redis
@@ -29,128 +22,19 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from helpdesk.celery import app
 from jobs import tasks as sla_tasks
 from sla.models import Breach, Clock
 from sla.policy import Metric, acknowledgement_target
 from sla.services import acknowledgement
 from teams.services import support_structure_setup
 from tests.factories import make_customer
-from tests.processes import child_env
+from tests.workers import TIMEOUT, held_by_workers, redeliver_held, wait_until
 from tickets.models import Category, Channel, Message, Ticket
 from usecases.tickets import ticket_open
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
 TICKETS = 500
-TIMEOUT = 60  # seconds to wait for the worker in each step; a pass takes far less
-# kombu's Redis transport keeps a delivered, not yet acknowledged message here until the
-# worker acknowledges it, or the visibility timeout puts it back on its queue.
-UNACKED, UNACKED_INDEX = "unacked", "unacked_index"
-
-
-class Worker:
-    """`celery worker --pool=prefork -c 2` on the test database and a private queue."""
-
-    def __init__(self, *, queue: str, log: Path):
-        self.queue, self.log = queue, log
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "Worker":
-        env = {
-            **child_env(),
-            "REDIS_URL": settings.REDIS_URL,
-            "CELERY_QUEUE": self.queue,
-            "EMAIL_URL": "memorymail://",
-        }
-        command = [sys.executable, "-m", "celery", "-A", "helpdesk", "worker"]
-        command += ["--pool=prefork", "-c", "2", "-Q", self.queue, "--loglevel=INFO"]
-        command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-        with self.log.open("ab") as log:
-            # Its own process group: SIGKILL reaches the pool's children too.
-            self.proc = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
-            )
-        return self
-
-    def ready(self) -> bool:
-        return b" ready." in self.log.read_bytes()
-
-    def acknowledgements_run(self) -> int:
-        """Acknowledgement tasks this worker finished, whether they claimed the clock or not."""
-        return sum(
-            1
-            for line in self.log.read_bytes().splitlines()
-            if b"sla.acknowledgement_send[" in line and b"succeeded" in line
-        )
-
-    def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-
-@pytest.fixture
-def queue():
-    """A queue of this test alone, for the tasks this process enqueues and the worker's."""
-    name = f"sla-exactly-once-{uuid.uuid4().hex[:8]}"
-    broker = redis.Redis.from_url(settings.REDIS_URL)
-    default = app.conf.task_default_queue
-    app.conf.task_default_queue = name  # read by the router on every send
-    yield name
-    app.conf.task_default_queue = default
-    broker.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
-    for tag, _routing_key in held_by_workers(broker, name):
-        broker.hdel(UNACKED, tag)
-        broker.zrem(UNACKED_INDEX, tag)
-
-
-@pytest.fixture
-def workers(queue, tmp_path):
-    started: list[Worker] = []
-
-    def start() -> Worker:
-        log = tmp_path / f"worker-{len(started) + 1}.log"
-        started.append(Worker(queue=queue, log=log).start())
-        return started[-1]
-
-    yield start
-    for worker in started:
-        worker.stop()
-
-
-def held_by_workers(broker: redis.Redis, queue: str) -> list[tuple[bytes, str]]:
-    """Messages of `queue` delivered to a worker and not acknowledged (acks_late: until the
-    task returns)."""
-    held = []
-    for tag, payload in broker.hgetall(UNACKED).items():
-        _message, _exchange, routing_key = json.loads(payload)
-        if routing_key == queue:
-            held.append((tag, routing_key))
-    return held
-
-
-def redeliver_held(broker: redis.Redis, queue: str) -> int:
-    """What Redis does to a dead worker's messages once the visibility timeout (an hour)
-    passes: put them back on the queue for another worker."""
-    count = 0
-    for tag, payload in broker.hgetall(UNACKED).items():
-        message, _exchange, routing_key = json.loads(payload)
-        if routing_key == queue:
-            broker.lpush(queue, json.dumps(message))
-            broker.hdel(UNACKED, tag)
-            broker.zrem(UNACKED_INDEX, tag)
-            count += 1
-    return count
 
 
 def tickets_open(n: int, *, customers, ago: dt.timedelta) -> list[int]:
@@ -174,14 +58,6 @@ def acknowledged(ticket_ids: list[int]) -> int:
     return Clock.objects.filter(
         ticket_id__in=ticket_ids, metric=Metric.ACKNOWLEDGEMENT, met_at__isnull=False
     ).count()
-
-
-def wait_until(condition, what: str, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting until {what}")
-        time.sleep(0.05)
 
 
 class Sweeps:
@@ -259,7 +135,9 @@ def test_each_ticket_is_acknowledged_once_despite_duplicates_racing_sweeps_and_a
     with Sweeps(tickets) as sweeps:
         # The worker dies mid-stream: no chance to roll back, to acknowledge its messages or
         # to enqueue the emails of what it committed.
-        wait_until(lambda: worker.acknowledgements_run() >= 50, "the worker is acknowledging")
+        wait_until(
+            lambda: worker.runs("sla.acknowledgement_send") >= 50, "the worker is acknowledging"
+        )
         worker.kill()
         assert acknowledged(tickets) < TICKETS, "killed after the work was done: nothing proven"
         assert held_by_workers(broker, queue), "the dead worker held tasks it never finished"

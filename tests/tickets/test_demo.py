@@ -12,6 +12,7 @@ from django.core.management import call_command
 from accounts.roles import Role, user_role
 from escalation.models import ApprovalRequest, Consultation, Escalation, RoutingRule
 from helpdesk.demo import CUSTOMERS, DEMO_LOGINS, STAFF, STORIES, demo_seed
+from incidents.models import Incident, IncidentLink
 from teams.models import Team, TeamMembership
 from tests.factories import make_ticket
 from tickets.models import Channel, Event, Message, OutboundEmail, Status, Ticket
@@ -146,6 +147,26 @@ def test_seed_demo_tells_the_escalation_stories_through_the_use_cases():
     assert firewall.messages.filter(
         kind=Message.Kind.SYSTEM, body__contains="non è standard"
     ).exists()
+
+
+def test_seed_demo_tells_an_outage_open_now_and_one_resolved_weeks_ago():
+    demo_seed(now=NOW)
+    resolved, live = Incident.objects.order_by("started_at")
+    assert (resolved.status, live.status) == ("resolved", "identified")
+    assert resolved.updates.count() == 3 and live.updates.count() == 2
+    # Emily wrote before the incident was opened: linked by its lead, and she heard both
+    # updates. James wrote after: linked on arrival, told in his acknowledgement.
+    emily = Ticket.objects.get(subject="Packet loss to our servers in Miami")
+    james = Ticket.objects.get(subject="Backup server in Miami unreachable")
+    assert set(IncidentLink.objects.values_list("ticket_id", "incident_id")) == {
+        (emily.pk, live.pk),
+        (james.pk, live.pk),
+    }
+    assert emily.messages.filter(body__contains="faulty line card").count() == 1
+    acknowledgement = james.messages.filter(kind=Message.Kind.SYSTEM).earliest("id")
+    assert "We already know about this problem" in acknowledgement.body
+    assert "core routers" in acknowledgement.body
+    assert james.messages.filter(body__contains="faulty line card").count() == 1
 
 
 def test_seed_demo_a_second_time_changes_nothing():
