@@ -71,7 +71,10 @@ def pending_approval_of(ticket: Ticket) -> int | None:
 
 
 def incident_of(ticket: Ticket) -> int | None:
-    """The joined link when the ticket has it (lists), else one query."""
+    """What `ticket_open` linked the new ticket to, or the joined link when the ticket has it
+    (lists), else one query."""
+    if hasattr(ticket, "incident_on_arrival"):
+        return ticket.incident_on_arrival
     # A missing link raises RelatedObjectDoesNotExist, an AttributeError: no incident.
     link = getattr(ticket, INCIDENT_LINK, None)
     return link.incident_id if link is not None else None

@@ -93,7 +93,8 @@ def ticket_open(
         if ticket_route(ticket=ticket, body=body, now=now) is not None:
             # Moved to the specialists: their clocks changed, the answer reads them again.
             del ticket._prefetched_objects_cache
-        link_on_arrival(ticket=ticket, now=now)
+        # Kept on the ticket for its answer (`api.shapes.incident_of`): no query to read it back.
+        ticket.incident_on_arrival = link_on_arrival(ticket=ticket, now=now)
         enqueue_on_commit(ACKNOWLEDGEMENT_TASK, ticket.pk)
     return ticket
 
