@@ -331,6 +331,9 @@ SPECTACULAR_SETTINGS = {
 
 # The currency of amounts asked of management (a credit) when the request names none.
 APPROVAL_CURRENCY = env.str("APPROVAL_CURRENCY", default="EUR")
+# Tasks that share one incident update's fan-out (each takes its own batches of threads): about
+# as many as the worker processes that should work on it at once.
+INCIDENT_FANOUT_TASKS = env.int("INCIDENT_FANOUT_TASKS", default=4)
 
 # --- Doors: how often an address or an account may try (core.throttle) ----------------------
 # "count/window" per kind of caller; "ip" is the client address, "account" the person (or the

@@ -135,6 +135,10 @@ def stalled_count(*, before: datetime.datetime) -> int:
     return deliveries.count() + lines.count()
 
 
+def credit_lines_count(approval_id: int) -> int:
+    return CreditLine.objects.filter(credit__approval_id=approval_id).count()
+
+
 def latest_update(incident_id: int) -> IncidentUpdate | None:
     return (
         IncidentUpdate.objects.filter(incident_id=incident_id)

@@ -7,7 +7,7 @@ import datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict, ServiceError
@@ -94,9 +94,10 @@ def update_post(
     status: str,
     author: AbstractBaseUser,
     now: datetime.datetime,
-) -> IncidentUpdate:
+) -> tuple[IncidentUpdate, int]:
     """A public update: the incident takes its status, and one delivery is queued for every
-    linked ticket, in the same transaction (the fan-out's outbox)."""
+    linked ticket, in the same transaction (the fan-out's outbox). Returns the update and how
+    many deliveries it queued."""
     incident.status = status
     incident.resolved_at = now if status == Status.RESOLVED else None
     incident.updated_at = now
@@ -104,11 +105,17 @@ def update_post(
     update = IncidentUpdate.objects.create(
         incident=incident, status=status, body=body, author=author, created_at=now
     )
-    tickets = IncidentLink.objects.filter(incident=incident).values_list("ticket_id", flat=True)
-    Delivery.objects.bulk_create(
-        Delivery(update=update, ticket_id=ticket_id, created_at=now) for ticket_id in tickets
-    )
-    return update
+    # One INSERT ... SELECT: a thousand linked tickets cost the request one statement, not a
+    # thousand rows through Python.
+    delivery, link = Delivery._meta, IncidentLink._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {delivery.db_table} (update_id, ticket_id, created_at) "  # noqa: S608
+            f"SELECT %s, ticket_id, %s FROM {link.db_table} WHERE incident_id = %s",
+            [update.pk, connection.ops.adapt_datetimefield_value(now), incident.pk],
+        )
+        queued = cursor.rowcount
+    return update, queued
 
 
 def note_add(

@@ -463,7 +463,7 @@ def _approval_end(
                 code="already_decided",
             )
         if ticket is None:
-            credit_decided()
+            credit_decided(approval.pk)
             return approval
         if ticket.status == Status.PENDING_APPROVAL:
             status_change(ticket, Status.OPEN, actor=actor, now=now, action="approval_ended")

@@ -43,7 +43,7 @@ User = get_user_model()
 
 # The task that fans updates and credit decisions out (jobs.tasks), enqueued by name after COMMIT.
 DELIVER_TASK = "incidents.deliver"
-DELIVERY_BATCH = 100
+DELIVERY_BATCH = 50
 # A delivery still pending this long after its update lost its task: the watch starts another.
 STALLED_SECONDS = 30
 TITLE_MAX = Incident._meta.get_field("title").max_length
@@ -180,10 +180,10 @@ def incident_update(
             IncidentStatus.INVESTIGATING if reopen and not incident.is_open else incident.status
         )
         incidents.status_check(incident, status, reopen=reopen)
-        update = incidents.update_post(
+        update, queued = incidents.update_post(
             incident=incident, body=body, status=status, author=actor, now=now
         )
-        enqueue_on_commit(DELIVER_TASK)
+        fanout_start(queued)
     return update
 
 
@@ -287,6 +287,13 @@ def known_problem_note(ticket: Ticket) -> str:
 
 
 # --- The fan-out ------------------------------------------------------------------------------
+
+
+def fanout_start(rows: int) -> None:
+    """After COMMIT, enough tasks for `rows` deliveries or credit lines to spread over the
+    workers (`INCIDENT_FANOUT_TASKS` at most): SKIP LOCKED gives each its own batches."""
+    for _task in range(min(settings.INCIDENT_FANOUT_TASKS, -(-rows // DELIVERY_BATCH))):
+        enqueue_on_commit(DELIVER_TASK)
 
 
 def fanout_batch(*, now: datetime.datetime, batch: int = DELIVERY_BATCH) -> int:
@@ -523,10 +530,10 @@ def _shares(fees, first_ticket: dict[int, int], share: Decimal) -> dict[int, Dec
     return {ticket_id: value for ticket_id, value in lines.items() if value > 0}
 
 
-def credit_decided() -> None:
+def credit_decided(approval_id: int) -> None:
     """Management decided an incident's credit: the worker tells each customer's thread, once
     per line (`fanout_batch`)."""
-    enqueue_on_commit(DELIVER_TASK)
+    fanout_start(selectors.credit_lines_count(approval_id))
 
 
 # --- Deflection -------------------------------------------------------------------------------
