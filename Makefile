@@ -43,6 +43,7 @@ bench: $(INSTALLED)
 	$(BIN)/python -m bench.tickets_create $(BENCH_ARGS)
 	$(BIN)/python -m bench.lists $(BENCH_ARGS)
 	$(BIN)/python -m bench.escalation $(BENCH_ARGS)
+	$(BIN)/python -m bench.incidents $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles
