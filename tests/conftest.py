@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.conf import settings
 from django.utils import translation
@@ -7,14 +9,25 @@ from helpdesk import embedded
 pytest_plugins = ["tests.fixtures", "tests.workers"]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def redis_server():
-    """The Redis every test talks to: REDIS_URL (CI), else an embedded server for the run."""
-    proc = embedded.start_redis(settings.REDIS_URL) if settings.REDIS_IS_EMBEDDED else None
-    yield settings.REDIS_URL
+def pytest_configure(config):
+    """Without REDIS_URL, one embedded Redis server for the run, started by the process that
+    outlives the others: the only one, or the controller of a parallel run (pytest-xdist),
+    whose workers all find it answering."""
+    if settings.REDIS_IS_EMBEDDED and not os.environ.get("PYTEST_XDIST_WORKER"):
+        config.embedded_redis = embedded.start_redis(settings.REDIS_URL)
+
+
+def pytest_unconfigure(config):
+    proc = getattr(config, "embedded_redis", None)
     if proc is not None:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server():
+    """The Redis every test talks to: REDIS_URL (CI), else the run's embedded server."""
+    return settings.REDIS_URL
 
 
 @pytest.fixture(scope="session", autouse=True)
