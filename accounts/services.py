@@ -32,6 +32,7 @@ from accounts.selectors import (
     owns_address,
 )
 from core.errors import Conflict, ServiceError
+from core.text import bidi_controls_removed
 from core.validators import validate_timezone
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,8 @@ def customer_upsert(
     with transaction.atomic():
         user, created = User.objects.get_or_create(username=username)
         user.email = email
-        user.first_name = first_name or user.first_name
-        user.last_name = last_name or user.last_name
+        user.first_name = bidi_controls_removed(first_name) or user.first_name
+        user.last_name = bidi_controls_removed(last_name) or user.last_name
         user.is_staff = False
         user.is_superuser = False
         if password:
@@ -71,7 +72,7 @@ def customer_upsert(
         user.save()
         profile_defaults = {"language": language}
         if company:
-            profile_defaults["company"] = company
+            profile_defaults["company"] = bidi_controls_removed(company)
         if timezone:
             profile_defaults["timezone"] = timezone
         profile, _created = CustomerProfile.objects.update_or_create(
@@ -126,14 +127,18 @@ def profile_update(
         raise ServiceError(exc.messages[0], field="timezone") from exc
     with transaction.atomic():
         names = {"first_name": first_name, "last_name": last_name}
-        names = {field: value for field, value in names.items() if value is not None}
+        names = {
+            field: bidi_controls_removed(value)
+            for field, value in names.items()
+            if value is not None
+        }
         if names:
             User.objects.filter(pk=user.pk).update(**names)
             for field, value in names.items():
                 setattr(user, field, value)
         defaults = {"language": language, "timezone": timezone}
         if company is not None:
-            defaults["company"] = company
+            defaults["company"] = bidi_controls_removed(company)
         CustomerProfile.objects.update_or_create(user=user, defaults=defaults)
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from core.text import bidi_controls_removed
 from tickets.models import Message
 
 MESSAGE_ID_RE = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
@@ -118,9 +119,10 @@ def _language_guess(msg: EmailMessage) -> str:
 
 
 def text_safe(text: str) -> str:
-    """Text a database accepts: 8-bit bytes of a header the parser kept as surrogates become
-    U+FFFD, and NUL (which PostgreSQL refuses) goes."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "")
+    """Text a database accepts and a page shows safely: 8-bit bytes of a header the parser kept
+    as surrogates become U+FFFD, NUL (which PostgreSQL refuses) and bidi controls go."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "")
+    return bidi_controls_removed(text)
 
 
 def clean_line(text: str) -> str:

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from core.errors import ServiceError
+from core.text import bidi_controls_removed
 from teams.models import Team
 from tickets import notifications
 from tickets.attachments import (
@@ -156,7 +157,7 @@ def ticket_new(
     (`ticket_insert`), so that a new ticket's row is written once."""
     return Ticket(
         reference=reference_next(year=now.year),
-        subject=subject,
+        subject=bidi_controls_removed(subject),
         category=category,
         channel=channel,
         priority=priority,
@@ -189,7 +190,7 @@ def ticket_insert(
         kind=Message.Kind.CUSTOMER,
         channel=ticket.channel,
         author=ticket.customer,
-        body=body,
+        body=bidi_controls_removed(body),
         client_id=client_id,
         email_message_id=email_message_id,
         created_at=now,
@@ -247,7 +248,7 @@ def message_post(
             kind=kind,
             channel=channel,
             author=author,
-            body=body,
+            body=bidi_controls_removed(body),
             client_id=client_id,
             email_message_id=email_message_id,
             created_at=now,

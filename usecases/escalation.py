@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from accounts.roles import MANAGERS_GROUP, oversees_everything, staff_required
 from accounts.selectors import language_of, zone_of
 from core.errors import Conflict, NotAllowed, ServiceError
+from core.text import text_given
 from escalation import notices, routing
 from escalation import services as escalation
 from escalation.models import ApprovalKind, ApprovalRequest, Consultation, Escalation
@@ -147,7 +148,7 @@ def ticket_escalate(
     """An agent passes the request to another team, saying why in plain words: the customer
     reads that reason in the notice."""
     staff_required(actor)
-    reason = reason.strip() if isinstance(reason, str) else ""
+    reason = text_given(reason)
     if not reason:
         raise ServiceError(_("Say why the request goes to this team."), field="reason")
     with transaction.atomic():
@@ -220,7 +221,7 @@ def ticket_consult(
     """Ask another team for help without moving the request: that team sees the ticket, the
     clocks stay with the owner, the customer sees nothing of it."""
     staff_required(actor)
-    note = note.strip() if isinstance(note, str) else ""
+    note = text_given(note)
     if not note:
         raise ServiceError(_("Say what you ask the team."), field="note")
     with transaction.atomic():
@@ -286,7 +287,7 @@ def ticket_estimate(
             % {"days": ESTIMATE_MAX_SECONDS // 86400},
             field="seconds",
         )
-    note = note.strip() if isinstance(note, str) else ""
+    note = text_given(note)
     with transaction.atomic():
         ticket = access_ticket(actor, ticket_id, lock=True)
         if ticket.status in (Status.RESOLVED, Status.CLOSED):
@@ -344,7 +345,7 @@ def approval_request(
     staff_required(actor)
     if kind not in ApprovalKind.values:
         raise ServiceError(_("No such kind of approval."), field="kind")
-    reason = reason.strip() if isinstance(reason, str) else ""
+    reason = text_given(reason)
     if not reason:
         raise ServiceError(_("Say why management should approve it."), field="reason")
     amount = _amount(amount, kind)
@@ -405,7 +406,7 @@ def approval_decide(
         raise NotAllowed(_("Only managers decide approvals."))
     if decision not in DECISIONS:
         raise ServiceError(_("Decide approve or reject."), field="decision")
-    note = note.strip() if isinstance(note, str) else ""
+    note = text_given(note)
     return _approval_end(
         approval_id=approval_id, actor=actor, state=DECISIONS[decision], note=note, now=now
     )

@@ -23,6 +23,7 @@ from accounts.roles import MANAGERS_GROUP, Role, is_staff_role, staff_required, 
 from accounts.selectors import language_of, zone_of
 from core.effects import enqueue_on_commit
 from core.errors import ServiceError
+from core.text import text_given
 from escalation import services as escalation
 from escalation.models import ApprovalKind
 from incidents import notices, selectors
@@ -52,7 +53,7 @@ TEXT_MAX = 20_000
 
 
 def _text(value, *, field: str, message: str, limit: int = TEXT_MAX) -> str:
-    value = value.strip() if isinstance(value, str) else ""
+    value = text_given(value)
     if not value:
         raise ServiceError(message, field=field)
     if len(value) > limit:
