@@ -52,9 +52,6 @@ FRAME_OVERHEAD_CHARS = 1024
 # Frames of its own messages a socket keeps until their broadcast comes back (at most once:
 # one may never come).
 WRITTEN_KEPT = 100
-# Ids of the messages this socket sent last: the PubSub layer may hand one event over twice (a
-# subscription renewed while the old one still reads), and a client must see each message once.
-SENT_KEPT = 1000
 
 
 def presence_group(team_id: int) -> str:
@@ -162,7 +159,6 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.typing_at = float("-inf")
         self.replayed: set[int] = set()
         self.written: dict[int, dict] = {}  # frames of messages this socket stored, by id
-        self.sent: dict[int, None] = {}  # ids of the last messages sent, oldest first
         self.agents_online_sent: int | None = None
         # Subscribe before reading the database: a message stored meanwhile is then either in
         # the replay or in the stream (both, at worst: `replayed` drops the second copy).
@@ -431,15 +427,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def conversation_message(self, event):
         message_id = event["message_id"]
-        if (
-            event.get("kind") not in self.kinds
-            or message_id in self.replayed
-            or message_id in self.sent
-        ):
+        if event.get("kind") not in self.kinds or message_id in self.replayed:
             return
-        self.sent[message_id] = None
-        if len(self.sent) > SENT_KEPT:
-            del self.sent[next(iter(self.sent))]
         frame = self.written.pop(message_id, None)
         if frame is None and "message" in event:
             frame = frames.broadcast_frame(event)

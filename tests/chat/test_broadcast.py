@@ -162,23 +162,3 @@ def test_rendering_for_the_broadcast_is_one_query_without_attachments(
         rendered = message_rendered(with_file.pk)
     assert rendered["attachments"][0]["url"].startswith("/")
     assert rendered["author"]["role"] == "agent"
-
-
-def test_an_event_handed_over_twice_reaches_the_socket_once(chat_a, customer_a, agent):
-    """The PubSub layer may deliver one event twice (a subscription renewed while the old one
-    still reads): the client still sees each message once."""
-
-    async def scenario():
-        events = await listener(chat_a.pk)
-        customer = await joined(chat_a.pk, customer_a)
-        await until_presence(customer)
-        await reply(chat_a, agent, "Rebooted from the rescue system")
-        event = await message_event(events)
-        first = await customer.frame_of("message")
-        await get_channel_layer().group_send(conversation_group(chat_a.pk), event)
-        assert await customer.nothing("message")
-        await customer.close()
-        return first
-
-    first = async_to_sync(scenario)()
-    assert first["message"]["body"] == "Rebooted from the rescue system"
