@@ -147,16 +147,21 @@ class Sink:
         with self._lock:
             self.waiting += 1
         try:
-            while self.held:
+            while self.held and not self._gone(server):
                 await asyncio.sleep(0.02)
         finally:
             with self._lock:
                 self.waiting -= 1
-        if server.transport is None or server.transport.is_closing():
+        if self._gone(server):
             return "451 Client gone"
         with self._lock:
-            self.accepted[message["Message-ID"]] += 1
+            # A long Message-ID may come folded onto a line of its own.
+            self.accepted["".join(str(message["Message-ID"]).split())] += 1
         return "250 Message accepted for delivery"
+
+    @staticmethod
+    def _gone(server) -> bool:
+        return server.transport is None or server.transport.is_closing()
 
     def total(self) -> int:
         with self._lock:
