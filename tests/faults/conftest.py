@@ -185,9 +185,9 @@ class Stack:
     """The product's processes of one test, all on the test database, one Redis and one SMTP
     sink, with private queues and cache keys."""
 
-    def __init__(self, tmp_path: Path, redis_url: str, email_url: str, **env: str):
+    def __init__(self, tmp_path: Path, redis_url: str, email_url: str, queue: str = "", **env: str):
         self.tmp_path = tmp_path
-        queue = f"faults-{uuid.uuid4().hex[:8]}"
+        queue = queue or f"faults-{uuid.uuid4().hex[:8]}"
         self.queue = queue
         self.env = child_env(
             REDIS_URL=redis_url,
@@ -230,10 +230,9 @@ class Stack:
     def worker(self) -> Process:
         return self._add("worker", WORKER_CONCURRENCY="2")
 
-    def beat(self) -> Process:
-        """A beat with its own schedule file, as on a machine of its own."""
-        number = sum(1 for p in self.processes if p.name == "beat") + 1
-        var_dir = self.tmp_path / f"beat-{number}"
+    def beat(self, machine: str = "a") -> Process:
+        """A beat on `machine`: its schedule file is that machine's, kept across restarts."""
+        var_dir = self.tmp_path / f"beat-{machine}"
         var_dir.mkdir(exist_ok=True)
         return self._add("beat", HELPDESK_VAR_DIR=str(var_dir))
 
@@ -258,11 +257,12 @@ def worker_ready(worker: Process) -> bool:
 
 @pytest.fixture
 def stack_of(tmp_path):
-    """`stack_of(redis_url, email_url, **env)`: a Stack; every process stops after the test."""
+    """`stack_of(redis_url, email_url, queue=, **env)`: a Stack; every process stops after the
+    test."""
     stacks: list[Stack] = []
 
-    def make(redis_url: str, email_url: str, **env: str) -> Stack:
-        stacks.append(Stack(tmp_path, redis_url, email_url, **env))
+    def make(redis_url: str, email_url: str, queue: str = "", **env: str) -> Stack:
+        stacks.append(Stack(tmp_path, redis_url, email_url, queue, **env))
         return stacks[-1]
 
     yield make
