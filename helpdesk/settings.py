@@ -150,6 +150,10 @@ CHANNEL_LAYERS = {
 }
 
 CELERY_BROKER_URL = embedded.kombu_url(REDIS_URL)
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport, which a worker survives losing (helpdesk.broker). The embedded
+    # socket's URL names its transport itself, and the embedded run stops with its Redis.
+    CELERY_BROKER_TRANSPORT = "helpdesk.broker:Transport"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]

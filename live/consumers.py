@@ -8,6 +8,7 @@ user may read that kind (internal notes reach staff only).
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -32,6 +34,7 @@ from core.throttle import Refused, door_knock
 from live import frames, presence
 from live.db import database_sync_to_async
 from live.revocation import person_group
+from live.watch import layer_watch
 from teams.models import TeamMembership
 from tickets.models import Channel
 from tickets.notifications import conversation_group
@@ -44,6 +47,10 @@ log = logging.getLogger(__name__)
 # already has as many sockets as allowed.
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_MANY = 4429
+# Events to this socket may have been lost (Redis went away): reconnect and replay with
+# `after=` (RFC 6455: service restart). While Redis is away, try again later.
+CLOSE_RECONNECT = 1012
+CLOSE_TRY_AGAIN = 1013
 ID_MAX = 2**63 - 1
 # A frame longer than this cannot hold a valid message, even with every character escaped
 # (\u0001 is six): refused before it is parsed.
@@ -144,6 +151,17 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         self._role_take(self.user)
         self.person = await database_sync_to_async(frames.person)(self.user)
+        self.watch = layer_watch(self.channel_layer)
+        if not await self.watch.join(self.channel_name, self._layer_lost):
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        try:
+            await self._open()
+        except RedisError:
+            log.warning("chat socket refused: Redis is unavailable", exc_info=True)
+            await self.close(code=CLOSE_TRY_AGAIN)
+
+    async def _open(self) -> None:
         open_sockets = await presence.connection_open(self.user.pk, self.channel_name)
         if open_sockets > settings.CHAT_MAX_CONNECTIONS_PER_USER:
             await presence.connection_close(self.user.pk, self.channel_name)
@@ -183,16 +201,37 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.heartbeat = asyncio.ensure_future(self._beat())
         self.ready = True
 
+    async def websocket_disconnect(self, message):
+        # Channels' own, except that a group left while Redis is away needs no leaving: the
+        # subscription went with the connection.
+        for group in self.groups:
+            with contextlib.suppress(RedisError):
+                await self.channel_layer.group_discard(group, self.channel_name)
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
     async def disconnect(self, code):
         if self.heartbeat is not None:
             self.heartbeat.cancel()
+        watch = getattr(self, "watch", None)
+        if watch is not None:
+            watch.leave(self.channel_name)
         if not self.registered:
             return
-        await presence.connection_close(self.user.pk, self.channel_name)
-        if getattr(self, "agent_teams", None):
-            await self._presence_announce(
-                await presence.agent_offline(self.user.pk, self.channel_name, self.agent_teams)
-            )
+        try:
+            await presence.connection_close(self.user.pk, self.channel_name)
+            if getattr(self, "agent_teams", None):
+                await self._presence_announce(
+                    await presence.agent_offline(self.user.pk, self.channel_name, self.agent_teams)
+                )
+        except RedisError:
+            # Redis is away: this socket's entries expire with their TTL.
+            log.warning("chat socket left without updating presence", exc_info=True)
+
+    async def _layer_lost(self) -> None:
+        """Events to this socket may have been lost: the client reconnects with `after=`."""
+        self.ready = False
+        await self.close(code=CLOSE_RECONNECT)
 
     def _role_take(self, user) -> None:
         self.user = user

@@ -28,8 +28,9 @@ UNACKED, UNACKED_INDEX = "unacked", "unacked_index"
 class Worker:
     """`celery worker --pool=prefork -c 2` on the test database and a private queue."""
 
-    def __init__(self, *, queue: str, log: Path):
+    def __init__(self, *, queue: str, log: Path, env: dict[str, str] | None = None):
         self.queue, self.log = queue, log
+        self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Worker":
@@ -38,6 +39,7 @@ class Worker:
             "REDIS_URL": settings.REDIS_URL,
             "CELERY_QUEUE": self.queue,
             "EMAIL_URL": "memorymail://",
+            **self.extra_env,
         }
         command = [sys.executable, "-m", "celery", "-A", "helpdesk", "worker"]
         command += ["--pool=prefork", "-c", "2", "-Q", self.queue, "--loglevel=INFO"]
@@ -92,12 +94,13 @@ def queue():
 
 @pytest.fixture
 def workers(queue, tmp_path):
-    """`workers()` starts one more worker on the test's queue; all stop after the test."""
+    """`workers()` starts one more worker on the test's queue (`workers(EMAIL_URL=...)`: with
+    that environment besides); all stop after the test."""
     started: list[Worker] = []
 
-    def start() -> Worker:
+    def start(**env: str) -> Worker:
         log = tmp_path / f"worker-{len(started) + 1}.log"
-        started.append(Worker(queue=queue, log=log).start())
+        started.append(Worker(queue=queue, log=log, env=env).start())
         return started[-1]
 
     yield start
