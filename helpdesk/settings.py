@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "accounts.middleware.ProfileLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "api.errors.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "helpdesk.urls"
@@ -105,6 +106,10 @@ if DATABASE_URL:
         # so a deployment can still turn it back on.
         options = DATABASES["default"].setdefault("OPTIONS", {})
         options["options"] = " ".join(filter(None, ["-c jit=off", options.get("options", "")]))
+        # A database host that accepts the connection but never answers (failing over, a
+        # network partition) would hold a request, and its worker thread, for minutes: the
+        # request answers 503 instead (api.errors). `?connect_timeout=` of DATABASE_URL wins.
+        options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
 else:
     DATABASES = {
         "default": {
