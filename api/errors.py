@@ -164,24 +164,10 @@ def service_unavailable(request):
     return response
 
 
-class DatabaseUnavailableMiddleware:
-    """A view (or DRF's authentication in it) that lost the database answers 503. A middleware
-    that loses it (the session, the profile's language) reaches handler500 instead, which
-    answers the same."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
-
-    def process_exception(self, request, exception):
-        return service_unavailable(request) if database_unavailable(exception) else None
-
-
 def server_error(request):
     """handler500: JSON under /api/, Django's page elsewhere; 503 when the database is what
-    failed (Django calls it from inside the `except` of a middleware's wrapper)."""
+    failed, wherever it failed (a view, a middleware reading the session). Django calls it
+    inside the `except` that caught the error, in the thread asgiref runs it on too."""
     if database_unavailable(sys.exception()):
         return service_unavailable(request)
     if _is_api(request):

@@ -59,8 +59,10 @@ class Postgres:
 
     def init(self) -> "Postgres":
         subprocess.run(
-            [PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust"]
-            + ["-E", "UTF8", "--no-sync", "--no-instructions"],
+            [
+                *(PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust"),
+                *("-E", "UTF8", "--no-sync", "--no-instructions"),
+            ],
             check=True,
             capture_output=True,
             user=self.user,
@@ -121,12 +123,13 @@ class Postgres:
         connection.close()
 
     def query(self, database: str, sql: str) -> list[tuple]:
-        with psycopg2.connect(self.url(database), connect_timeout=5) as connection:
+        connection = psycopg2.connect(self.url(database), connect_timeout=5)
+        try:
             with connection.cursor() as cursor:
                 cursor.execute(sql)
-                rows = cursor.fetchall()
-        connection.close()
-        return rows
+                return cursor.fetchall()
+        finally:
+            connection.close()
 
 
 class Process:
@@ -168,17 +171,12 @@ class Process:
             self.proc.wait()
 
 
-def manage(*args: str, env: dict[str, str], log: Path, stdin: str | None = None) -> str:
-    """`manage.py <args>` (or `python -` with a script on stdin) as a child; its stdout."""
-    command = [sys.executable, "-", *args] if stdin is not None else [sys.executable, *args]
+def python(*args: str, env: dict[str, str], log: Path, script: str | None = None) -> str:
+    """`python <args>` as a child in the project's directory (`python - ` reads `script`); its
+    output goes to `log` as well, and its stdout is returned."""
+    command = [sys.executable, *args]
     done = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
+        command, cwd=ROOT, env=env, input=script, capture_output=True, text=True, timeout=180
     )
     with log.open("a") as out:
         out.write(done.stdout + done.stderr)
