@@ -149,7 +149,12 @@ CHANNEL_LAYERS = {
         # ~71 ms where the core layer passed 1 s. Both deliver at most once; the database
         # replay (`after=`) is the guarantee.
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL}]},
+        # Redis Pub/Sub ignores the database number: without a prefix of their own, two
+        # deployments (or test runs) on one Redis server hear each other's conversations.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL}],
+            "prefix": env.str("CHANNEL_LAYER_PREFIX", default=embedded.pubsub_prefix(REDIS_URL)),
+        },
     }
 }
 
