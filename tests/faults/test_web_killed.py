@@ -50,9 +50,6 @@ def two_servers(transactional_db, tmp_path, settings):
         "SECRET_KEY": settings.SECRET_KEY,
         "HELPDESK_VAR_DIR": str(tmp_path),
         "CHAT_REDIS_PREFIX": f"faults-web-{uuid.uuid4().hex[:8]}",
-        # Conversations of this test alone: the other processes of a parallel run share the
-        # Redis database, and Pub/Sub channels are shared by every database of the server.
-        "CHANNEL_LAYER_PREFIX": f"faults-web-{uuid.uuid4().hex[:8]}",
         # The test counts messages, not the per-person limits on how fast they come.
         "RATE_CHAT_ACCOUNT": "100000/10m",
         "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
