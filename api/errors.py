@@ -4,12 +4,20 @@ DRF's own handler answers APIExceptions only; this one also maps the use cases' 
 Django's Http404 and the request-size errors that Django raises while reading a body, so that
 bad input never turns into a 500 or an HTML page. Generic messages are DRF's own where DRF's
 catalog translates them.
+
+A database that refuses or drops connections (restarting, failing over) answers 503 with
+Retry-After, in JSON under /api/ and as a page elsewhere: the client may try again, and the
+next request reconnects (CONN_HEALTH_CHECKS) without restarting the process.
 """
+
+import sys
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import Http404, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpResponse, JsonResponse
+from django.template import loader
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from rest_framework import exceptions, parsers, status
@@ -19,6 +27,8 @@ from rest_framework.settings import api_settings
 from core.errors import ServiceError
 
 API_PREFIX = "/api/"
+# A restarted PostgreSQL accepts connections again within seconds.
+RETRY_AFTER_SECONDS = 5
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -135,8 +145,31 @@ def page_not_found(request, exception):
     return defaults.page_not_found(request, exception)
 
 
+def database_unavailable(exc: BaseException | None) -> bool:
+    """The database refused, dropped or timed out the connection: worth trying again."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def service_unavailable(request):
+    """503 with Retry-After: JSON under /api/, else a page rendered without the request (its
+    context processors would ask the database again)."""
+    if _is_api(request):
+        response = JsonResponse(
+            error_body(_("The service is briefly unavailable. Please try again."), "unavailable"),
+            status=503,
+        )
+    else:
+        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def server_error(request):
-    """handler500: JSON under /api/, Django's page elsewhere."""
+    """handler500: JSON under /api/, Django's page elsewhere; 503 when the database is what
+    failed, wherever it failed (a view, a middleware reading the session). Django calls it
+    inside the `except` that caught the error, in the thread asgiref runs it on too."""
+    if database_unavailable(sys.exception()):
+        return service_unavailable(request)
     if _is_api(request):
         return JsonResponse(
             error_body(exceptions.APIException.default_detail, "server_error"), status=500

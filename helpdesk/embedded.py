@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 # Unix socket paths are limited to 108 bytes; a deep checkout falls back to the temp dir.
 _MAX_SOCKET_PATH = 100
@@ -28,6 +28,15 @@ def socket_path(var_dir: Path, name: str) -> Path:
 
 def redis_url(var_dir: Path, name: str = "redis") -> str:
     return f"unix://{socket_path(var_dir, name)}"
+
+
+def pubsub_prefix(url: str) -> str:
+    """The channel layer's prefix for the Redis database of `url` (`/11` or `?db=11`; 0 when
+    it names none), so that each database's sockets hear only their own."""
+    parts = urlsplit(url)
+    in_query = parse_qs(parts.query).get("db", [""])[-1]
+    in_path = "" if parts.scheme == "unix" else parts.path.strip("/")
+    return f"asgi.db{in_query or in_path or 0}"
 
 
 def kombu_url(url: str) -> str:

@@ -105,6 +105,10 @@ if DATABASE_URL:
         # so a deployment can still turn it back on.
         options = DATABASES["default"].setdefault("OPTIONS", {})
         options["options"] = " ".join(filter(None, ["-c jit=off", options.get("options", "")]))
+        # A database host that accepts the connection but never answers (failing over, a
+        # network partition) would hold a request, and its worker thread, for minutes: the
+        # request answers 503 instead (api.errors). `?connect_timeout=` of DATABASE_URL wins.
+        options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
 else:
     DATABASES = {
         "default": {
@@ -145,7 +149,12 @@ CHANNEL_LAYERS = {
         # ~71 ms where the core layer passed 1 s. Both deliver at most once; the database
         # replay (`after=`) is the guarantee.
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL}]},
+        # Redis Pub/Sub ignores the database number: without a prefix of their own, two
+        # deployments (or test runs) on one Redis server hear each other's conversations.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL}],
+            "prefix": env.str("CHANNEL_LAYER_PREFIX", default=embedded.pubsub_prefix(REDIS_URL)),
+        },
     }
 }
 

@@ -14,6 +14,9 @@ _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 os.environ.setdefault("CELERY_QUEUE", f"helpdesk-test{_worker}")
 os.environ.setdefault("HELPDESK_EMBEDDED_REDIS", "redis-test")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"helpdesk-test{_worker}")
+# Pub/Sub channels are shared by every process on the Redis server: a parallel run's
+# processes create tickets with the same ids, and their conversations must not meet.
+os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"asgi-test{_worker}-{os.getpid()}")
 
 from helpdesk.settings import *  # noqa: E402, F403
 
