@@ -109,7 +109,8 @@ def test_a_killed_worker_leaves_each_acknowledgement_and_email_to_go_out_once(qu
         "emailed": sink.total(),
         "sending": emails.filter(state=OutboundEmail.State.SENDING).count(),
     }
-    assert at_kill["acknowledged"] < at_kill["opened"], "killed after the work was done"
+    # Killed mid-work: two emails in flight (the acknowledgements may all be in already on a
+    # loaded machine, where the feeder opens them slower than the worker answers).
     assert at_kill["sending"] == 2, "the two messages the sink never accepted stay claimed"
     assert held_by_workers(broker, queue), "the dead worker held deliveries it never finished"
 
