@@ -19,11 +19,13 @@ from accounts.roles import oversees_everything
 from api.common import (
     BODY_MAX_CHARS,
     JSON_ONLY,
+    NO_PAGE,
     THROTTLED,
     ApprovalDecideThrottle,
     ApprovalWithdrawThrottle,
     ErrorOut,
     Pages,
+    query_valid,
     valid,
 )
 from api.shapes import ApprovalOut, approvals_rendered
@@ -98,15 +100,16 @@ class ApprovalViewSet(viewsets.GenericViewSet):
         parameters=[ApprovalFilterIn],
         responses={
             200: ApprovalOut(many=True),
-            400: OpenApiResponse(ErrorOut, description="An unknown state"),
+            400: OpenApiResponse(ErrorOut, description="An unknown state, a bad `page_size`"),
             401: ANONYMOUS,
             403: OpenApiResponse(ErrorOut, description="Managers and admins only"),
+            **NO_PAGE,
         },
     )
     def list(self, request):
         """Approval requests; `?state=pending` is management's queue."""
         page = self.paginate_queryset(
-            approvals_filtered(valid(ApprovalFilterIn, request.query_params))
+            approvals_filtered(query_valid(ApprovalFilterIn, request.query_params))
         )
         return self.get_paginated_response(ApprovalOut(page, many=True).data)
 

@@ -27,11 +27,13 @@ from api.common import (
     BODY_MAX_CHARS,
     ID_MAX,
     JSON_ONLY,
+    NO_PAGE,
     THROTTLED,
     AmountField,
     ErrorOut,
     IncidentWriteThrottle,
     Pages,
+    query_valid,
     valid,
 )
 from api.shapes import (
@@ -256,14 +258,15 @@ class IncidentViewSet(viewsets.GenericViewSet):
         parameters=[IncidentFilterIn],
         responses={
             200: IncidentOut(many=True),
-            400: OpenApiResponse(ErrorOut, description="A bad value of `open`"),
+            400: OpenApiResponse(ErrorOut, description="A bad value of `open` or `page_size`"),
             401: OpenApiResponse(ErrorOut, description="Not signed in"),
+            **NO_PAGE,
         },
     )
     def list(self, request):
         """Incidents, newest first, with their public updates; `?open=true` for those not
         resolved yet."""
-        filters = valid(IncidentFilterIn, request.query_params)
+        filters = query_valid(IncidentFilterIn, request.query_params)
         incidents = incidents_rendered(incidents_listed(open_only=filters.get("open") == "true"))
         page = self.paginate_queryset(incidents)
         return self.get_paginated_response(self._rendered(list(page)))
@@ -339,9 +342,10 @@ class IncidentViewSet(viewsets.GenericViewSet):
         methods=["GET"],
         responses={
             200: IncidentNoteOut(many=True),
+            400: OpenApiResponse(ErrorOut, description="A bad `page_size`"),
             401: WRITE_ERRORS[401],
             403: STAFF_ONLY,
-            404: UNKNOWN,
+            404: OpenApiResponse(ErrorOut, description="No such incident, or no such page"),
         },
     )
     @extend_schema(

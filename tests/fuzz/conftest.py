@@ -74,10 +74,14 @@ def world(structure):
     )
     tickets = [
         with_file["id"],
-        created(customer.post("/api/v1/tickets/", {"subject": "Mail", "body": "?", "category": "other"}))["id"],
-        created(token_client(other).post("/api/v1/tickets/", {"subject": "DNS", "body": "?", "category": "network"}))[
-            "id"
-        ],
+        created(
+            customer.post("/api/v1/tickets/", {"subject": "Mail", "body": "?", "category": "other"})
+        )["id"],
+        created(
+            token_client(other).post(
+                "/api/v1/tickets/", {"subject": "DNS", "body": "?", "category": "network"}
+            )
+        )["id"],
     ]
     incident = created(
         manager.post(

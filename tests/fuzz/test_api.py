@@ -24,7 +24,6 @@ from tests.fuzz.conftest import token_client
 pytestmark = pytest.mark.fuzz
 
 
-
 def served_document():
     """What /api/schema/ serves, made at collection time (no database needed), called on the
     WSGI application of this process (so on the test database)."""
