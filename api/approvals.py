@@ -25,7 +25,6 @@ from api.common import (
     ApprovalWithdrawThrottle,
     ErrorOut,
     Pages,
-    query_valid,
     valid,
 )
 from api.shapes import ApprovalOut, approvals_rendered
@@ -109,7 +108,7 @@ class ApprovalViewSet(viewsets.GenericViewSet):
     def list(self, request):
         """Approval requests; `?state=pending` is management's queue."""
         page = self.paginate_queryset(
-            approvals_filtered(query_valid(ApprovalFilterIn, request.query_params))
+            approvals_filtered(valid(ApprovalFilterIn, request.query_params))
         )
         return self.get_paginated_response(ApprovalOut(page, many=True).data)
 

@@ -112,9 +112,9 @@ class Pages(PageNumberPagination):
 
     def get_page_size(self, request) -> int:
         """A whole number from 1 (more than 100 reads as 100); anything else is a 400, not
-        the default size in silence."""
+        the default size in silence. Left blank it is not given, as every optional filter."""
         given = request.query_params.get(self.page_size_query_param)
-        if given is None:
+        if not given:
             return self.page_size
         if not (given.isascii() and given.isdigit()) or int(given) < 1:
             raise exceptions.ValidationError(
@@ -161,12 +161,6 @@ def valid(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-def query_valid(serializer_class, query_params) -> dict:
-    """The query's filters, each given value checked: `?team=` is a blank slug (400), not the
-    form field left empty that DRF reads from a QueryDict and skips."""
-    return valid(serializer_class, query_params.dict())
 
 
 @extend_schema_field(

@@ -33,7 +33,6 @@ from api.common import (
     ErrorOut,
     IncidentWriteThrottle,
     Pages,
-    query_valid,
     valid,
 )
 from api.shapes import (
@@ -266,7 +265,7 @@ class IncidentViewSet(viewsets.GenericViewSet):
     def list(self, request):
         """Incidents, newest first, with their public updates; `?open=true` for those not
         resolved yet."""
-        filters = query_valid(IncidentFilterIn, request.query_params)
+        filters = valid(IncidentFilterIn, request.query_params)
         incidents = incidents_rendered(incidents_listed(open_only=filters.get("open") == "true"))
         page = self.paginate_queryset(incidents)
         return self.get_paginated_response(self._rendered(list(page)))

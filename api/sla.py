@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import oversees_everything
-from api.common import NO_PAGE, ErrorOut, Pages, query_valid
+from api.common import NO_PAGE, ErrorOut, Pages, valid
 from api.shapes import TicketRefOut
 from sla import selectors
 from sla.models import Breach, Clock
@@ -148,7 +148,7 @@ class BreachViewSet(viewsets.GenericViewSet):
         responses={200: BreachOut(many=True), **ERRORS, **NO_PAGE},
     )
     def list(self, request):
-        filters = query_valid(BreachFilterIn, request.query_params)
+        filters = valid(BreachFilterIn, request.query_params)
         page = self.paginate_queryset(selectors.breaches_filtered(**filters))
         return self.get_paginated_response(BreachOut(page, many=True).data)
 
@@ -162,7 +162,7 @@ class SummaryView(APIView):
         responses={200: SummaryOut, **ERRORS},
     )
     def get(self, request):
-        window = query_valid(SummaryIn, request.query_params)
+        window = valid(SummaryIn, request.query_params)
         until = window.get("until") or timezone.now()
         since = window.get("since") or until - SUMMARY_DEFAULT_WINDOW
         if since >= until:

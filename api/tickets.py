@@ -35,7 +35,6 @@ from api.common import (
     ReplyThrottle,
     TicketCreateThrottle,
     files_field,
-    query_valid,
     valid,
 )
 from api.shapes import (
@@ -268,7 +267,7 @@ class TicketViewSet(viewsets.GenericViewSet):
 
     @extend_schema(parameters=[TicketFilterIn], responses={200: TicketOut(many=True), **ERRORS})
     def list(self, request):
-        filters = query_valid(TicketFilterIn, request.query_params)
+        filters = valid(TicketFilterIn, request.query_params)
         tickets = tickets_filtered(
             tickets_rendered(tickets_visible_to(request.user)), filters, request.user
         )

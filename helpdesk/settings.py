@@ -316,6 +316,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.blank_filters_documented",
+    ],
     # Teams, messages and approvals each have a `kind`: name the approvals' enum for clients;
     # tickets and incidents each have a `status`, and tickets and incidents name categories.
     "ENUM_NAME_OVERRIDES": {
