@@ -157,7 +157,7 @@ class Sockets:
     async def send(self, ticket_id: int) -> None:
         from websockets.exceptions import ConnectionClosed
 
-        tag = uuid.uuid4().hex
+        tag = str(uuid.uuid4())  # the server answers with the UUID's canonical text
         self.expect(tag, CHAT)
         body = f"Soak chat message {tag}"
         try:
