@@ -40,9 +40,13 @@ def flatmap_path_parameters(context, path_parameters):
     return st.fixed_dictionaries(drawn)
 
 
+def token_header(user) -> str:
+    return f"Token {Token.objects.get_or_create(user=user)[0].key}"
+
+
 def token_client(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=token_header(user))
     return client
 
 
