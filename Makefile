@@ -49,7 +49,7 @@ bench: $(INSTALLED)
 	$(BIN)/python -m bench.incidents $(BENCH_ARGS)
 
 ## The API fuzzing of tests/fuzz (schemathesis over /api/schema/, as customer, agent and
-## manager) with FUZZ_EXAMPLES cases per operation and role; `make test` runs it with 8.
+## manager) with FUZZ_EXAMPLES cases per operation and role; `make test` runs it with 5.
 FUZZ_EXAMPLES ?= 200
 fuzz: $(INSTALLED)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -n $(TEST_PROCESSES) -m fuzz tests/fuzz $(PYTEST_ARGS)
