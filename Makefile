@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format messages bench clean
+.PHONY: run test lint format messages bench fuzz soak clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,19 @@ bench: $(INSTALLED)
 	$(BIN)/python -m bench.lists $(BENCH_ARGS)
 	$(BIN)/python -m bench.escalation $(BENCH_ARGS)
 	$(BIN)/python -m bench.incidents $(BENCH_ARGS)
+
+## The API fuzzing of tests/fuzz (schemathesis over /api/schema/, as customer, agent and
+## manager) with FUZZ_EXAMPLES cases per operation and role; `make test` runs it with 5.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(INSTALLED)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -n $(TEST_PROCESSES) -m fuzz tests/fuzz $(PYTEST_ARGS)
+
+## Soak (bench/soak.py): web x2, worker and beat under a steady mix at 50 operations/s with
+## 500 open chat sockets for 5 minutes, in its own database hd_bench_soak; errors, p99 per
+## endpoint, memory per process. SOAK_ARGS="--redis-db 14 --duration 60" shortens it.
+SOAK_ARGS ?= --name soak
+soak: $(INSTALLED)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles

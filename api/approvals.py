@@ -19,6 +19,7 @@ from accounts.roles import oversees_everything
 from api.common import (
     BODY_MAX_CHARS,
     JSON_ONLY,
+    NO_PAGE,
     THROTTLED,
     ApprovalDecideThrottle,
     ApprovalWithdrawThrottle,
@@ -98,9 +99,10 @@ class ApprovalViewSet(viewsets.GenericViewSet):
         parameters=[ApprovalFilterIn],
         responses={
             200: ApprovalOut(many=True),
-            400: OpenApiResponse(ErrorOut, description="An unknown state"),
+            400: OpenApiResponse(ErrorOut, description="An unknown state, a bad `page_size`"),
             401: ANONYMOUS,
             403: OpenApiResponse(ErrorOut, description="Managers and admins only"),
+            **NO_PAGE,
         },
     )
     def list(self, request):

@@ -28,7 +28,8 @@ class AttachmentDownloadView(APIView):
     @extend_schema(
         operation_id="attachments_download",
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            # The file, with the type it was stored with (image/png, application/pdf...).
+            (200, "*/*"): OpenApiTypes.BINARY,
             401: OpenApiResponse(ErrorOut),
             404: OpenApiResponse(ErrorOut),
         },

@@ -2,6 +2,7 @@
 and how input is validated."""
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field, extend_schema_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import PageNumberPagination
@@ -109,6 +110,24 @@ class Pages(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_page_size(self, request) -> int:
+        """A whole number from 1 (more than 100 reads as 100); anything else is a 400, not
+        the default size in silence. Left blank it is not given, as every optional filter."""
+        given = request.query_params.get(self.page_size_query_param)
+        if not given:
+            return self.page_size
+        if not (given.isascii() and given.isdigit()) or int(given) < 1:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [_("Give a whole number of at least 1.")]}
+            )
+        return min(int(given), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+        return parameters
+
 
 @extend_schema_serializer(component_name="Error")
 class ErrorOut(serializers.Serializer):
@@ -131,6 +150,8 @@ ACTION_ERRORS = {
     403: OpenApiResponse(ErrorOut, description="Not allowed for your role"),
     409: OpenApiResponse(ErrorOut, description="Not possible in the ticket's state"),
 }
+# A list's `page` past the last page, or no page number at all (0, "x"): DRF's paginator.
+NO_PAGE = {404: OpenApiResponse(ErrorOut, description="No such page")}
 THROTTLED = {429: OpenApiResponse(ErrorOut, description="Too many requests: see Retry-After")}
 JSON_ONLY = [BoundedJSONParser]
 JSON_OR_FILES = [BoundedJSONParser, BoundedMultiPartParser]

@@ -27,6 +27,7 @@ from api.common import (
     BODY_MAX_CHARS,
     ID_MAX,
     JSON_ONLY,
+    NO_PAGE,
     THROTTLED,
     AmountField,
     ErrorOut,
@@ -256,8 +257,9 @@ class IncidentViewSet(viewsets.GenericViewSet):
         parameters=[IncidentFilterIn],
         responses={
             200: IncidentOut(many=True),
-            400: OpenApiResponse(ErrorOut, description="A bad value of `open`"),
+            400: OpenApiResponse(ErrorOut, description="A bad value of `open` or `page_size`"),
             401: OpenApiResponse(ErrorOut, description="Not signed in"),
+            **NO_PAGE,
         },
     )
     def list(self, request):
@@ -339,9 +341,10 @@ class IncidentViewSet(viewsets.GenericViewSet):
         methods=["GET"],
         responses={
             200: IncidentNoteOut(many=True),
+            400: OpenApiResponse(ErrorOut, description="A bad `page_size`"),
             401: WRITE_ERRORS[401],
             403: STAFF_ONLY,
-            404: UNKNOWN,
+            404: OpenApiResponse(ErrorOut, description="No such incident, or no such page"),
         },
     )
     @extend_schema(

@@ -96,6 +96,10 @@ class TicketOut(serializers.ModelSerializer):
     team = TeamBriefOut()
     assignee = PersonOut(allow_null=True)
     customer = PersonOut()
+    # The model's slug pattern would promise a site; without one the ticket says "".
+    data_center = serializers.CharField(
+        read_only=True, help_text="Site code (ams, mia, ...) of the server; empty for none."
+    )
     # Bound once per list, not a new serializer per ticket (a quarter of a page's time).
     sla = SlaOut(source="*", read_only=True)
     estimate_seconds = serializers.IntegerField(

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import oversees_everything
-from api.common import ErrorOut, Pages, valid
+from api.common import NO_PAGE, ErrorOut, Pages, valid
 from api.shapes import TicketRefOut
 from sla import selectors
 from sla.models import Breach, Clock
@@ -145,7 +145,7 @@ class BreachViewSet(viewsets.GenericViewSet):
     @extend_schema(
         operation_id="sla_breaches_list",
         parameters=[BreachFilterIn],
-        responses={200: BreachOut(many=True), **ERRORS},
+        responses={200: BreachOut(many=True), **ERRORS, **NO_PAGE},
     )
     def list(self, request):
         filters = valid(BreachFilterIn, request.query_params)

@@ -96,6 +96,8 @@ TEMPLATES = [
 DATABASE_URL = env.str("DATABASE_URL", default="")
 if DATABASE_URL:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+    # Kept by the threads that live on (the worker, the chat's database threads); an HTTP
+    # request under ASGI runs on a thread of its own and closes its connection (helpdesk.asgi).
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -329,6 +331,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.blank_filters_documented",
+    ],
     # Teams, messages and approvals each have a `kind`: name the approvals' enum for clients;
     # tickets and incidents each have a `status`, and tickets and incidents name categories.
     "ENUM_NAME_OVERRIDES": {

@@ -800,7 +800,7 @@ def test_the_schema_documents_every_escalation_endpoint(api, agent):
         assert set(paths[path]["post"]["responses"]) == statuses, path
     listing = paths["/api/v1/approvals/"]["get"]
     assert {p["name"] for p in listing["parameters"]} >= {"state", "page", "page_size"}
-    assert set(listing["responses"]) == {"200", "400", "401", "403"}
+    assert set(listing["responses"]) == {"200", "400", "401", "403", "404"}
     components = schema["components"]["schemas"]
     assert {"estimate_seconds", "pending_approval"} <= set(components["Ticket"]["properties"])
     assert set(components["Approval"]["properties"]) == {
