@@ -248,7 +248,6 @@ class Credit(models.Model):
         _("share of the monthly fee (%)"), max_digits=5, decimal_places=2, null=True, blank=True
     )
     currency = models.CharField(_("currency"), max_length=3)
-    told_at = models.DateTimeField(_("decision told"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("credit")

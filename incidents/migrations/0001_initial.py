@@ -59,7 +59,6 @@ class Migration(migrations.Migration):
                 ('amount', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True, verbose_name='amount per customer')),
                 ('share_percent', models.DecimalField(blank=True, decimal_places=2, max_digits=5, null=True, verbose_name='share of the monthly fee (%)')),
                 ('currency', models.CharField(max_length=3, verbose_name='currency')),
-                ('told_at', models.DateTimeField(blank=True, null=True, verbose_name='decision told')),
                 ('approval', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='incident_credit', to='escalation.approvalrequest')),
                 ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='credits', to='incidents.incident')),
             ],
