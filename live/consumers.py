@@ -175,7 +175,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.registered = True
         self.bucket = TokenBucket(settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST)
         self.typing_at = float("-inf")
-        self.replayed: set[int] = set()
+        # The newest message id this socket has sent, every earlier one it may read sent too
+        # (by the replay, live, or a gap filled from the database).
+        self.last = 0
         self.written: dict[int, dict] = {}  # frames of messages this socket stored, by id
         self.agents_online_sent: int | None = None
         # Subscribe before reading the database: a message stored meanwhile is then either in
@@ -261,11 +263,17 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
     async def _replay(self, after: int) -> None:
         """What came after `after`, the newest page of it: a long thread, or a socket that was
         away for long, is not sent whole; what is older is announced and sent on demand."""
+        self.last = after
+        await self._send_between(after=after, before=None)
+
+    async def _send_between(self, *, after: int, before: int | None) -> None:
+        """The newest page of what the person may read between the two ids, from the database;
+        older ones are announced, sent on demand."""
         page, older = await database_sync_to_async(frames.replay_page)(
-            self.user, self.ticket_id, after=after
+            self.user, self.ticket_id, after=after, before=before
         )
         for frame in page:
-            self.replayed.add(frame["message"]["id"])
+            self.last = max(self.last, frame["message"]["id"])
             await self.send_json(frame)
         if older is not None:
             await self.send_json(frames.older_frame(older, after))
@@ -466,8 +474,20 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def conversation_message(self, event):
         message_id = event["message_id"]
-        if event.get("kind") not in self.kinds or message_id in self.replayed:
+        if message_id <= self.last:  # sent already: by the replay or with a gap
             return
+        previous = event.get("previous")
+        gap = previous is not None and previous > self.last
+        if event.get("kind") not in self.kinds:
+            if not gap:
+                self.last = message_id  # nothing this person may read was skipped
+            return
+        if gap:
+            # A broadcast of this conversation was overtaken by this one (each server publishes
+            # after its own COMMIT): what lies between comes from the database, in order, so
+            # that a client reconnecting with `after=` this id has missed nothing.
+            await self._send_between(after=self.last, before=message_id)
+        self.last = message_id
         frame = self.written.pop(message_id, None)
         if frame is None and "message" in event:
             frame = frames.broadcast_frame(event)

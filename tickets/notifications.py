@@ -125,6 +125,7 @@ def broadcast_message_on_commit(message: Message, *, with_attachments: bool = Fa
     sends it without a query, however many sockets the conversation has. A message just
     written is rendered from memory; one with attachments is read back (one query more)."""
     message_id, kind, client_id = message.pk, str(message.kind), message.client_id
+    previous = getattr(message, "previous_id", None)
 
     def event() -> dict | None:
         rendered = (
@@ -140,6 +141,8 @@ def broadcast_message_on_commit(message: Message, *, with_attachments: bool = Fa
         }
         if client_id:
             event["client_id"] = client_id
+        if previous is not None:
+            event["previous"] = previous
         return event
 
     broadcast_on_commit(conversation_group(message.ticket_id), event)

@@ -253,6 +253,14 @@ def message_post(
             email_message_id=email_message_id,
             created_at=now,
         )
+        # The message before it, read under the lock: its broadcast carries it, so that a socket
+        # whose server received a later broadcast first notices the gap (live.consumers).
+        message.previous_id = (
+            Message.objects.filter(ticket=ticket, pk__lt=message.pk)
+            .order_by("-pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
     return message, True
 
 

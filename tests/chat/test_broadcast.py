@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from live import frames
 from tests.chat.conftest import joined, until_presence
+from tickets import notifications
 from tickets.models import Channel
 from tickets.notifications import conversation_group
 from tickets.rendering import message_rendered
@@ -110,27 +111,29 @@ def test_a_customer_socket_drops_an_internal_note_the_event_carries(
 
 
 def test_an_event_without_the_message_is_loaded_with_its_readers_rights(
-    chat_a, customer_a, agent, frame_loads
+    chat_a, customer_a, agent, frame_loads, monkeypatch
 ):
     """Events of the previous release, during a rolling deploy, carry only the id."""
-    public, _ = ticket_reply(
-        ticket_id=chat_a.pk, author=agent, body="Public", channel=Channel.WEB, now=timezone.now()
-    )
-    note, _ = ticket_reply(
-        ticket_id=chat_a.pk,
-        author=agent,
-        body="Internal",
-        channel=Channel.WEB,
-        now=timezone.now(),
-        internal=True,
-    )
+
+    def unannounced(**fields):
+        with monkeypatch.context() as patched:
+            patched.setattr(notifications, "broadcast_message_on_commit", lambda *a, **k: None)
+            return ticket_reply(
+                ticket_id=chat_a.pk,
+                author=agent,
+                channel=Channel.WEB,
+                now=timezone.now(),
+                **fields,
+            )[0]
 
     async def scenario():
-        # Not replayed, so that the events are what brings the messages.
-        customer = await joined(chat_a.pk, customer_a, after=note.pk)
+        customer = await joined(chat_a.pk, customer_a)
         await until_presence(customer)
+        # Stored after the replay, announced only by the old events below.
+        public = await db(unannounced)(body="Public")
+        note = await db(unannounced)(body="Internal", internal=True)
         layer = get_channel_layer()
-        for message in (note, public):
+        for message in (public, note):
             old = {"type": "conversation.message", "message_id": message.pk, "kind": message.kind}
             await layer.group_send(conversation_group(chat_a.pk), old)
         frame = await customer.frame_of("message")
@@ -162,3 +165,43 @@ def test_rendering_for_the_broadcast_is_one_query_without_attachments(
         rendered = message_rendered(with_file.pk)
     assert rendered["attachments"][0]["url"].startswith("/")
     assert rendered["author"]["role"] == "agent"
+
+
+def test_a_broadcast_overtaken_by_a_later_one_is_filled_in_from_the_database(
+    chat_a, customer_a, agent, monkeypatch
+):
+    """Each server publishes after its own COMMIT, so a later message's broadcast may arrive
+    first: the socket sends what lies between from the database, in order, and drops the late
+    broadcast, so that a client reconnecting with `after=` the last id has missed nothing."""
+
+    def overtaken():
+        with monkeypatch.context() as patched:  # its broadcast is still on its way
+            patched.setattr(notifications, "broadcast_message_on_commit", lambda *a, **k: None)
+            return ticket_reply(
+                ticket_id=chat_a.pk,
+                author=agent,
+                body="First",
+                channel=Channel.CHAT,
+                now=timezone.now(),
+            )[0]
+
+    async def scenario():
+        events = await listener(chat_a.pk)
+        customer = await joined(chat_a.pk, customer_a)
+        await until_presence(customer)
+        first = await db(overtaken)()
+        await reply(chat_a, agent, "Second")
+        late = await message_event(events)
+        received = [
+            (await customer.frame_of("message"))["message"]["body"],
+            (await customer.frame_of("message"))["message"]["body"],
+        ]
+        assert late["previous"] == first.pk
+        # The first message's own broadcast arrives at last: already sent.
+        late_first = {"type": "conversation.message", "message_id": first.pk, "kind": "agent"}
+        await get_channel_layer().group_send(conversation_group(chat_a.pk), late_first)
+        assert await customer.nothing("message")
+        await customer.close()
+        return received
+
+    assert async_to_sync(scenario)() == ["First", "Second"]

@@ -152,14 +152,10 @@ class Client:
             return
 
 
-# Known defect, not fixed yet (about one run in three here): broadcasts of one conversation
-# can reach a server out of commit order (each server publishes its own after COMMIT), so a
-# socket may see message 338 before 320; killed then, its client reconnects with after=338 and
-# 320 never comes. Strict=False keeps `make test` green while it is open; the counts line says
-# missing=1 when it happens.
-@pytest.mark.xfail(
-    strict=False, reason="a broadcast overtaken by a later one is lost to after= (out of order)"
-)
+# Broadcasts of one conversation can reach a server out of commit order (each server publishes
+# its own after COMMIT): a socket that sees message 338 before 320 fills 320 in from the
+# database first (live.consumers), or a client killed then and reconnecting with after=338
+# would never get 320 (seen once in three runs before the fix: missing=1).
 def test_a_web_process_killed_under_200_sockets_loses_and_doubles_nothing(two_servers, structure):
     first, _second = two_servers
     agents = [
