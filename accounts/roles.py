@@ -53,6 +53,18 @@ def staff_required(user: AbstractBaseUser | AnonymousUser) -> str:
     return role
 
 
+def managers_to_tell():
+    """The managers management's emails go to: active, with an address, their profiles (the
+    language they read) joined, in a stable order."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=MANAGERS_GROUP)
+        .exclude(email="")
+        .select_related("customer_profile")
+        .order_by("pk")
+    )
+
+
 def user_current(user_id: int) -> AbstractBaseUser | None:
     """The user as the database has them now, their role resolved, in one query; None once
     deactivated or deleted. For connections that outlive a request (a socket), which must not

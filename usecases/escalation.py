@@ -17,7 +17,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from accounts.roles import MANAGERS_GROUP, oversees_everything, staff_required
+from accounts.roles import managers_to_tell, oversees_everything, staff_required
 from accounts.selectors import language_of, zone_of
 from core.errors import Conflict, NotAllowed, ServiceError
 from core.text import text_given
@@ -376,12 +376,7 @@ def approval_request(
             purpose="approval",
             now=now,
         )
-        managers = (
-            User.objects.filter(is_active=True, groups__name=MANAGERS_GROUP)
-            .exclude(pk=actor.pk)
-            .select_related("customer_profile")
-            .order_by("pk")
-        )
+        managers = managers_to_tell().exclude(pk=actor.pk)
         _tell_staff(
             managers,
             template="escalation/email/approval_requested",

@@ -19,21 +19,22 @@ from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from accounts.roles import MANAGERS_GROUP, Role, is_staff_role, staff_required, user_role
+from accounts.roles import Role, is_staff_role, managers_to_tell, staff_required, user_role
 from accounts.selectors import language_of, zone_of
 from core.effects import enqueue_on_commit
 from core.errors import ServiceError
 from core.text import text_given
+from escalation import routing
 from escalation import services as escalation
 from escalation.models import ApprovalKind
+from escalation.routing import FIRST_LINE_TEAM
+from escalation.selectors import routing_inputs
 from incidents import notices, selectors
 from incidents import services as incidents
 from incidents.models import Credit, Delivery, Incident, IncidentNote, IncidentUpdate, Surge
 from incidents.models import Status as IncidentStatus
 from sla.services import clocks
-from teams import calendar
 from teams.models import Team
-from teams.selectors import team_calendar
 from tickets import notifications
 from tickets import services as tickets
 from tickets.models import Category, Status, Ticket
@@ -388,22 +389,21 @@ def surges_check(*, now: datetime.datetime) -> list[Surge]:
 
 
 def _on_shift(site: str, now: datetime.datetime) -> list[AbstractBaseUser]:
-    """The first line (24/7) and, if at work now, the site's data-center technicians."""
-    people = {}
-    teams = Team.objects.filter(active=True, kind__in=[Team.Kind.SUPPORT, Team.Kind.DATACENTER])
-    for team in teams.prefetch_related("working_hours", "holidays", "members"):
-        if team.kind == Team.Kind.DATACENTER:
-            if team.site != site:
-                continue
-            try:
-                if not calendar.is_open(now, team_calendar(team)):
-                    continue
-            except calendar.AlwaysClosedError:
-                continue
-        for person in team.members.all():
-            if person.is_active and person.email:
-                people[person.pk] = person
-    return list(people.values())
+    """The first line (24/7) and, if at work now, the site's data-center technicians: the
+    teams' calendars as routing keeps them in memory (`routing_inputs`)."""
+    slugs = [
+        slug
+        for slug, team in routing_inputs().teams.items()
+        if slug == FIRST_LINE_TEAM
+        or (team.datacenter and team.site == site and routing.open_now(team, now))
+    ]
+    return list(
+        User.objects.filter(is_active=True, team_memberships__team__slug__in=slugs)
+        .exclude(email="")
+        .select_related("customer_profile")
+        .distinct()
+        .order_by("pk")
+    )
 
 
 def _surge_tell(surge: Surge, *, minutes: int, now: datetime.datetime) -> None:
@@ -497,13 +497,7 @@ def credit_request(
             amount=fixed,
             share_percent=share,
         )
-        for manager in (
-            User.objects.filter(is_active=True, groups__name=MANAGERS_GROUP)
-            .exclude(pk=actor.pk)
-            .exclude(email="")
-            .select_related("customer_profile")
-            .order_by("pk")
-        ):
+        for manager in managers_to_tell().exclude(pk=actor.pk):
             notifications.staff_email_queue(
                 to=manager.email,
                 template="incidents/email/credit_requested",

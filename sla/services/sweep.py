@@ -11,7 +11,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from accounts.roles import MANAGERS_GROUP
+from accounts.roles import managers_to_tell
 from accounts.selectors import language_of
 from sla.models import Breach, Clock
 from sla.policy import Metric
@@ -84,15 +84,6 @@ def _delay_notice_post(*, ticket: Ticket, now: datetime.datetime) -> None:
     notifications.broadcast_message_on_commit(message)
 
 
-def _managers():
-    return (
-        get_user_model()
-        .objects.filter(is_active=True, groups__name=MANAGERS_GROUP)
-        .exclude(email="")
-        .order_by("pk")
-    )
-
-
 def managers_notify(*, now: datetime.datetime, limit: int = SWEEP_BATCH) -> int:
     """Tell managers of every breach, once ("se ci sfuggono, il nostro management lo sa").
 
@@ -109,7 +100,7 @@ def managers_notify(*, now: datetime.datetime, limit: int = SWEEP_BATCH) -> int:
         if not breaches:
             return 0
         Breach.objects.filter(pk__in=[b.pk for b in breaches]).update(managers_notified_at=now)
-        for manager in _managers():
+        for manager in managers_to_tell():
             notifications.staff_email_queue(
                 to=manager.email,
                 template="sla/email/breaches",
